@@ -1,0 +1,62 @@
+"""Measurement helpers: step time, XLA cost-analysis FLOPs, and the machine's matmul peak."""
+
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def compiled_flops(compiled) -> float:
+    """FLOPs of one call of a compiled function, from XLA's cost analysis."""
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, (list, tuple)):  # Older JAX returns one dict per device program.
+        analysis = analysis[0]
+    return float(analysis.get("flops", float("nan")))
+
+
+def median_seconds(fn, *args, warmup: int = 3, repeats: int = 20) -> tuple[float, list[float]]:
+    """Median wall time of fn(*args) (blocking on the result) after warm-up calls."""
+    for _ in range(warmup):
+        jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """Achieved GFLOP/s of an n x n float32 matmul on the default device: the reference peak."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    matmul = jax.jit(lambda x, y: x @ y)
+    seconds, _ = median_seconds(matmul, a, a, repeats=repeats)
+    return 2 * n**3 / seconds / 1e9
+
+
+def machine() -> dict:
+    return {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
+            "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "jax": jax.__version__}
+
+
+def write_results(name: str, results: dict) -> str:
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump({"machine": machine(), **results}, f, indent=2, default=float)
+    return path
+
+
+def random_batch(info, batch_size: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    if info.kind == "image":
+        return {"image": rng.integers(0, 256, (batch_size, *info.shape), dtype=np.uint8)}
+    return {"x": rng.normal(size=(batch_size, *info.shape)).astype(np.float32)}

@@ -1,0 +1,54 @@
+"""Fields every config has (DESIGN.md §4). Method configs start from `base_config()`."""
+
+from ml_collections import config_dict
+
+
+def base_config() -> config_dict.ConfigDict:
+    c = config_dict.ConfigDict()
+    c.method = ""  # Name in genmodels.methods.METHODS.
+    c.seed = 0
+
+    c.data = config_dict.ConfigDict()
+    c.data.name = "digits"
+    c.data.batch_size = 64  # Global batch, split over hosts and devices.
+    c.data.image_size = config_dict.placeholder(int)  # None: the dataset's own size.
+    c.data.tfds_data_dir = config_dict.placeholder(str)
+
+    c.train = config_dict.ConfigDict()
+    c.train.num_steps = 2000
+    c.train.log_every = 100
+    c.train.checkpoint_every = 500
+    c.train.keep_checkpoints = 3
+    c.train.sample_every = 500
+    c.train.num_sample_images = 64
+    c.train.tensorboard = True  # Event files need TensorFlow: pip install 'genmodels[tf]'.
+
+    c.eval = config_dict.ConfigDict()
+    c.eval.every = 1000  # 0 disables evaluation during training (it still runs at the end).
+    c.eval.metrics = ("bpd",)
+    c.eval.batch_size = 256
+    c.eval.num_examples = config_dict.placeholder(int)  # None: the whole test split.
+
+    # Multi-host: set enabled=True (or export JAX_COORDINATOR_ADDRESS) to call
+    # jax.distributed.initialize(); on TPU pods and SLURM the other fields are auto-detected.
+    c.distributed = config_dict.ConfigDict()
+    c.distributed.enabled = False
+    c.distributed.coordinator_address = config_dict.placeholder(str)
+    c.distributed.num_processes = config_dict.placeholder(int)
+    c.distributed.process_id = config_dict.placeholder(int)
+    return c
+
+
+def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999) -> config_dict.ConfigDict:
+    """An optimizer block: see genmodels.train.optim.make_optimizer for the fields."""
+    return config_dict.ConfigDict(dict(name="adam", learning_rate=learning_rate, b1=b1, b2=b2,
+                                     weight_decay=0.0, grad_clip_norm=0.0))
+
+
+def select_preset(presets: dict, arg: str | None, config_file: str):
+    """Returns presets[arg] (arg None or '' -> 'default'), or a ValueError listing the presets."""
+    name = arg or "default"
+    if name not in presets:
+        raise ValueError(f"Unknown preset {name!r} for {config_file}; valid presets: "
+                     f"{', '.join(sorted(presets))} (use --config={config_file}:PRESET).")
+    return presets[name]

@@ -1,0 +1,140 @@
+"""Trained runs as Python objects: `genmodels.load(W)`, plus the eval and sample modes."""
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from genmodels import data, evaluation, methods
+from genmodels.methods.base import variables_of
+from genmodels.train import parallel
+from genmodels.train.checkpoint import CheckpointError, Checkpointer
+from genmodels.train.images import image_grid, samples_to_image, save_png
+from genmodels.train.state import init_train_state
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path} not found: {workdir} is not a genmodels workdir (train "
+                              "one with python -m experiments.main --config=... --workdir=...).")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def example_batch(info, n: int) -> dict:
+    """A batch of zeros with the dataset's keys, shapes and dtypes (for shape-only uses)."""
+    if info.kind == "image":
+        batch = {"image": jnp.zeros((n, *info.shape), jnp.uint8)}
+    else:
+        batch = {"x": jnp.zeros((n, *info.shape), jnp.float32)}
+    if info.num_classes:
+        batch["label"] = jnp.zeros((n,), jnp.int32)
+    return batch
+
+
+class TrainedModel:
+    """A method with restored parameters. Methods without a latent space or likelihood raise
+    a clear error from the tools they lack."""
+
+    def __init__(self, config, method, info, state, step, mesh):
+        self.config, self.method, self.info, self.state, self.step = config, method, info, state, step
+        self.mesh = mesh
+        self.variables = variables_of(state.params, state.collections)
+        self._jitted = {}
+
+    def _fn(self, name, **jit_kwargs):
+        fn = getattr(self.method, name)
+        if fn is None:
+            raise NotImplementedError(f"Method {self.method.name!r} has no {name}().")
+        if name not in self._jitted:
+            self._jitted[name] = jax.jit(fn, **jit_kwargs)
+        return self._jitted[name]
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        return parallel.to_host(self._fn("sample", static_argnums=2)(
+            self.variables, jax.random.PRNGKey(seed), n))
+
+    def encode(self, x) -> np.ndarray:
+        return np.asarray(self._fn("encode")(self.variables, jnp.asarray(x)))
+
+    def decode(self, z) -> np.ndarray:
+        return np.asarray(self._fn("decode")(self.variables, jnp.asarray(z)))
+
+    def reconstruct(self, x, seed: int = 0) -> np.ndarray:
+        return np.asarray(self._fn("reconstruct")(self.variables, jnp.asarray(x),
+                                                  jax.random.PRNGKey(seed)))
+
+    def bpd(self, x, seed: int = 0) -> np.ndarray:
+        return np.asarray(self._fn("bpd")(self.variables, jnp.asarray(x), jax.random.PRNGKey(seed)))
+
+    def interpolate(self, x0, x1, num: int = 8) -> np.ndarray:
+        """Decodes num points on the line between the posterior means of images x0 and x1."""
+        z = self.encode(np.stack([x0, x1]))
+        t = np.linspace(0.0, 1.0, num)[:, None]
+        return self.decode((1 - t) * z[0] + t * z[1])
+
+
+def load(workdir: str, step: int | None = None, config=None) -> TrainedModel:
+    """Restores the run in `workdir` at `step` (default: the latest checkpoint)."""
+    config = config or load_config(workdir)
+    info = data.get_info(config.data)
+    method = methods.build(config, info)
+    mesh = parallel.make_mesh()
+    repl = parallel.replicated(mesh)
+    checkpointer = Checkpointer(workdir, read_only=True)
+    step = checkpointer.latest_step() if step is None else step
+    abstract = jax.eval_shape(lambda k, b: init_train_state(method, k, b),
+                              jax.random.PRNGKey(0), example_batch(info, 2))
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
+                            abstract)
+    state = checkpointer.restore(step, abstract)
+    checkpointer.close()
+    return TrainedModel(config, method, info, state, step, mesh)
+
+
+def evaluate_checkpoint(workdir: str, step: int | None = None, metrics=None, config=None) -> dict:
+    """Evaluates a checkpoint with `metrics` (default: the config's eval.metrics) and writes
+    W/eval/step_<step>.json."""
+    model = load(workdir, step, config)
+    config = model.config
+    if metrics is not None:
+        config = config.copy_and_resolve_references()
+        config.eval.metrics = tuple(metrics)
+    evaluator = evaluation.Evaluator(model.method, config, model.mesh)
+    seed_key = jax.random.PRNGKey(config.seed)
+    results = {"step": int(model.step), "split": "test",
+               **evaluator(model.variables, jax.random.fold_in(seed_key, 8_888))}
+    if jax.process_index() == 0:
+        os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
+        path = os.path.join(workdir, "eval", f"step_{model.step:08d}.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(results, f, indent=2, sort_keys=True)
+        os.replace(path + ".tmp", path)
+    return results
+
+
+def write_samples(workdir: str, num_samples: int, seed: int = 0, config=None) -> str:
+    """--mode=sample: W/samples/samples.npz (array "x" in data space) and, for latent models,
+    reconstructions.png (test images over their reconstructions) and interpolation.png."""
+    model = load(workdir, config=config)
+    out_dir = os.path.join(workdir, "samples")
+    os.makedirs(out_dir, exist_ok=True)
+    x = np.concatenate([model.sample(min(256, num_samples - i), seed + i)
+                        for i in range(0, num_samples, 256)])
+    path = os.path.join(out_dir, "samples.npz")
+    np.savez(path, x=x)
+    save_png(os.path.join(out_dir, "samples.png"), samples_to_image(x[:64], model.info.modes))
+    if model.method.encode is not None:
+        test = next(data.eval_batches(model.config.data, "test", batch_size=16))["image"]
+        recon = model.reconstruct(test)
+        save_png(os.path.join(out_dir, "reconstructions.png"),
+                 image_grid(np.concatenate([test, recon]), columns=16))
+        rows = [model.interpolate(test[2 * i], test[2 * i + 1], 10) for i in range(4)]
+        save_png(os.path.join(out_dir, "interpolation.png"),
+                 image_grid(np.concatenate(rows), columns=10))
+    return path

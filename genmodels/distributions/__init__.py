@@ -1,0 +1,27 @@
+"""Log-densities and samplers (pure jnp functions)."""
+from genmodels.distributions.bernoulli import bernoulli_log_prob, bernoulli_sample
+from genmodels.distributions.gaussian import (
+    diag_gaussian_log_prob,
+    diag_gaussian_sample,
+    kl_diag_gaussian_standard,
+)
+from genmodels.distributions.logistic import (
+    LOG_SCALE_MIN,
+    discretized_logistic_log_prob,
+    discretized_logistic_mixture_log_prob,
+    discretized_logistic_mixture_sample,
+    discretized_logistic_sample,
+)
+
+__all__ = [
+    "LOG_SCALE_MIN",
+    "bernoulli_log_prob",
+    "bernoulli_sample",
+    "diag_gaussian_log_prob",
+    "diag_gaussian_sample",
+    "discretized_logistic_log_prob",
+    "discretized_logistic_mixture_log_prob",
+    "discretized_logistic_mixture_sample",
+    "discretized_logistic_sample",
+    "kl_diag_gaussian_standard",
+]

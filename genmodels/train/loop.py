@@ -1,0 +1,181 @@
+"""The training loop: resume, step, log, check, checkpoint, sample, evaluate."""
+
+import functools
+import json
+import logging
+import os
+import time
+
+import jax
+import numpy as np
+
+from genmodels import data, evaluation, methods
+from genmodels.methods.base import variables_of
+from genmodels.train import parallel
+from genmodels.train.checkpoint import Checkpointer
+from genmodels.train.images import samples_to_image, save_png
+from genmodels.train.state import init_train_state
+from genmodels.train.step import make_train_step
+from genmodels.train.writers import MetricsWriter
+
+log = logging.getLogger(__name__)
+
+SAMPLE_KEY = 7_777  # fold_in constant for the fixed sample-grid noise, comparable across steps.
+EVAL_KEY = 8_888
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A train step produced a NaN or infinity; the run stopped before saving it."""
+
+
+def save_config(config, workdir: str) -> None:
+    tmp = os.path.join(workdir, "config.json.tmp")
+    with open(tmp, "w") as f:
+        f.write(config.to_json(indent=2, sort_keys=True))
+    os.replace(tmp, os.path.join(workdir, "config.json"))
+
+
+def _is_due(done: int, every: int, last: bool) -> bool:
+    return last or (every > 0 and done % every == 0)
+
+
+def _replicated_abstract(tree, sharding):
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+
+
+class _MetricsBuffer:
+    """Per-step metrics kept on device and fetched only when logging or checkpointing."""
+
+    def __init__(self, owners: dict):
+        self.owners = owners
+        self.steps: list[tuple[int, dict]] = []
+        self.checked = 0
+
+    def add(self, step: int, metrics: dict) -> None:
+        self.steps.append((step, metrics))
+
+    def check_finite(self, last_checkpoint: int | None) -> None:
+        """Raises NonFiniteLossError naming the first bad step, its player and its terms."""
+        unchecked = parallel.to_host([m for _, m in self.steps[self.checked:]])
+        for (step, _), metrics in zip(self.steps[self.checked:], unchecked):
+            bad = evaluation.nonfinite_terms(metrics)
+            if bad:
+                players = sorted({self.owners.get(k, "?") for k in bad})
+                raise NonFiniteLossError(
+                    f"Non-finite values at train step {step}, player(s) {', '.join(players)}, "
+                    f"term(s) {', '.join(bad)}. Training stopped; the last good checkpoint "
+                    f"(step {last_checkpoint}) is intact. Lower the learning rate "
+                    "(optim.*.learning_rate), enable gradient clipping (optim.*.grad_clip_norm), "
+                    "or check the data and the loss.")
+        self.checked = len(self.steps)
+
+    def pop_means(self) -> dict:
+        host = parallel.to_host([m for _, m in self.steps])
+        means = {k: float(np.mean([np.float64(m[k]) for m in host])) for k in host[0]}
+        self.steps, self.checked = [], 0
+        return means
+
+
+def _write_samples(workdir, writer, step, samples, info) -> None:
+    picture = samples_to_image(parallel.to_host(samples), info.modes)
+    if writer.primary:
+        os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+        save_png(os.path.join(workdir, "samples", f"step_{step:08d}.png"), picture)
+    writer.write_images(step, {"samples": picture})
+
+
+def train_and_evaluate(config, workdir: str, devices=None):
+    """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final state
+    (None if the run had already finished). `devices` defaults to all devices of all hosts."""
+    parallel.maybe_initialize_distributed(config.distributed)
+    primary = jax.process_index() == 0
+    os.makedirs(workdir, exist_ok=True)
+
+    # Everything that can be wrong with the config fails here, before any compilation.
+    info = data.get_info(config.data)
+    method = methods.build(config, info)
+    mesh = parallel.make_mesh(devices)
+    parallel.check_batch_size(config.data.batch_size, "data.batch_size", mesh)
+    repl, data_sharding = parallel.replicated(mesh), parallel.data_sharding(mesh)
+    evaluator = evaluation.Evaluator(method, config, mesh)
+    if primary:
+        save_config(config, workdir)
+
+    num_steps = config.train.num_steps
+    checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
+    start = checkpointer.latest_step() or 0
+    if start >= num_steps:
+        log.info("Run in %s already finished (step %d of %d).", workdir, start, num_steps)
+        return None
+    writer = MetricsWriter(workdir, primary, tensorboard=config.train.get("tensorboard", True))
+    writer.truncate_after(start)
+
+    batches = data.train_batches(config.data, batch_size=config.data.batch_size, seed=config.seed,
+                                 start_step=start)
+    batch = parallel.global_batch(next(batches), data_sharding)
+    seed_key = jax.random.PRNGKey(config.seed)
+    init = jax.jit(functools.partial(init_train_state, method), out_shardings=repl)
+    if start:
+        state = checkpointer.restore(start, _replicated_abstract(
+            jax.eval_shape(init, seed_key, batch), repl))
+        log.info("Resumed from step %d in %s.", start, workdir)
+    else:
+        state = init(seed_key, batch)
+
+    step_fn = make_train_step(method)
+    train_step = jax.jit(step_fn, in_shardings=(repl, data_sharding), out_shardings=(repl, repl),
+                         donate_argnums=0)
+    sample = jax.jit(method.sample, static_argnums=2, out_shardings=repl)
+    sample_rng = jax.random.fold_in(seed_key, SAMPLE_KEY)
+    eval_rng = jax.random.fold_in(seed_key, EVAL_KEY)
+    buffer = _MetricsBuffer(step_fn.metric_owners)
+    last_checkpoint = start or None
+    window_start, window_steps = None, 0
+    try:
+        for step in range(start, num_steps):
+            if step > start:
+                batch = parallel.global_batch(next(batches), data_sharding)
+            state, metrics = train_step(state, batch)
+            done, last = step + 1, step + 1 == num_steps
+            buffer.add(done, metrics)
+            if window_start is None:  # The first step includes compilation: time from after it.
+                jax.block_until_ready(metrics)
+                log.info("First train step (with compilation) done.")
+                window_start, window_steps = time.perf_counter(), 0
+            else:
+                window_steps += 1
+
+            checkpoint_due = _is_due(done, config.train.checkpoint_every, last)
+            if checkpoint_due or _is_due(done, config.train.log_every, last):
+                buffer.check_finite(last_checkpoint)
+            if _is_due(done, config.train.log_every, last):
+                means = buffer.pop_means()
+                elapsed = time.perf_counter() - window_start
+                if window_steps:
+                    means["steps_per_sec"] = window_steps / elapsed
+                    means["examples_per_sec"] = means["steps_per_sec"] * config.data.batch_size
+                writer.write_scalars(done, "train", means)
+                eta = (num_steps - done) / means.get("steps_per_sec", float("inf"))
+                log.info("step %d/%d | %s | ETA %.0fs", done, num_steps, " ".join(
+                    f"{k}={v:.4g}" for k, v in sorted(means.items())), eta)
+                window_start, window_steps = time.perf_counter(), 0
+            if checkpoint_due:
+                checkpointer.save(done, state)
+                last_checkpoint = done
+            variables = None
+            if _is_due(done, config.train.sample_every, last):
+                variables = variables_of(state.params, state.collections)
+                _write_samples(workdir, writer, done, sample(
+                    variables, sample_rng, config.train.num_sample_images), info)
+            if _is_due(done, config.eval.every, last):
+                variables = variables or variables_of(state.params, state.collections)
+                results = evaluator(variables, eval_rng)
+                if results:
+                    writer.write_scalars(done, "eval", results)
+                    log.info("eval at step %d: %s", done, json.dumps(results))
+            writer.flush()
+    finally:
+        checkpointer.wait()
+        checkpointer.close()
+        writer.close()
+    return state

@@ -1,0 +1,71 @@
+"""One generic train step: runs a method's schedule of players, each updating its own params."""
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from genmodels.methods.base import Method
+from genmodels.train.state import TrainState
+
+
+def _merge(collections: dict, updates: dict) -> dict:
+    return {p: {**c, **updates.get(p, {})} for p, c in collections.items()}
+
+
+def make_train_step(method: Method):
+    """Returns train_step(state, batch) -> (state, metrics), to be jitted by the caller.
+
+    For each (player, repeats) of the schedule, the player takes `repeats` optimizer steps on its
+    own loss (a lax.scan when repeats > 1), each with randomness fold_in(fold_in(rng, step), k)
+    where k counts updates within the step. Metrics of repeated updates are averaged. Each
+    player adds loss/<P>, grad_norm/<P> and param_norm/<P> (DESIGN.md §5).
+    `train_step.metric_owners` maps each metric to the player that reports it (filled on trace).
+    """
+    metric_owners: dict[str, str] = {}
+
+    def record_owner(name: str, player: str):
+        owner = metric_owners.setdefault(name, player)
+        if owner != player:
+            raise ValueError(f"Method {method.name}: players {owner!r} and {player!r} both report "
+                             f"metric {name!r}; give one of them another name.")
+
+    def train_step(state: TrainState, batch):
+        step_rng = jax.random.fold_in(state.rng, state.step)
+        params, collections, opt_state = dict(state.params), state.collections, dict(state.opt_state)
+        metrics = {}
+        update_index = 0
+        for name, repeats in method.schedule:
+            player = method.player(name)
+
+            def update(carry, k, name=name, player=player):
+                own_params, own_opt, colls = carry
+                rng = jax.random.fold_in(step_rng, k)
+
+                def own_loss(p):
+                    return player.loss_fn({**params, name: p}, colls, batch, rng)
+
+                (loss, (terms, new_colls)), grads = jax.value_and_grad(own_loss, has_aux=True)(
+                    own_params)
+                updates, own_opt = player.optimizer.update(grads, own_opt, own_params)
+                own_params = optax.apply_updates(own_params, updates)
+                terms = {**terms, f"loss/{name}": loss, f"grad_norm/{name}": optax.tree.norm(grads)}
+                return (own_params, own_opt, _merge(colls, new_colls)), terms
+
+            carry = (params[name], opt_state[name], collections)
+            if repeats == 1:
+                carry, terms = update(carry, update_index)
+            else:
+                carry, terms = jax.lax.scan(update, carry, update_index + jnp.arange(repeats))
+                terms = jax.tree.map(lambda t: jnp.mean(t, axis=0), terms)
+            params[name], opt_state[name], collections = carry
+            update_index += repeats
+            terms[f"param_norm/{name}"] = optax.tree.norm(params[name])
+            for key in terms:
+                record_owner(key, name)
+            metrics.update(terms)
+        new_state = state.replace(step=state.step + 1, params=params, collections=collections,
+                                  opt_state=opt_state)
+        return new_state, metrics
+
+    train_step.metric_owners = metric_owners
+    return train_step

@@ -1,0 +1,136 @@
+"""experiments.main as a user runs it: kill and resume, TensorFlow-free runs, config errors."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import genmodels
+from genmodels.train import loop
+from genmodels.train.writers import read_metrics
+from tests.helpers import REPO, flat_params, run_python, tiny_gan, tiny_vae
+
+TINY_VAE_FLAGS = [
+    "--config=configs/vae.py", "--config.model.latent_dim=4", "--config.model.encoder_features=(8,)",
+    "--config.model.decoder_features=(8,)", "--config.model.dense=16", "--config.data.batch_size=16",
+    "--config.train.tensorboard=False", "--config.eval.num_examples=64",
+    "--config.eval.batch_size=64", "--config.train.num_steps=1500",
+    "--config.train.checkpoint_every=100", "--config.train.log_every=50",
+    "--config.train.sample_every=500", "--config.eval.every=500",
+]
+
+
+def _main(workdir, *flags):
+    return [sys.executable, "-m", "experiments.main", f"--workdir={workdir}", *TINY_VAE_FLAGS,
+            *flags]
+
+
+def _without_timing(workdir):
+    return [{k: v for k, v in r.items() if k not in ("steps_per_sec", "examples_per_sec")}
+            for r in read_metrics(workdir)]
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    process = subprocess.Popen(_main(killed), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (killed / "checkpoints" / "300").is_dir():  # Orbax renames a finished save here.
+        assert process.poll() is None and time.time() < deadline, "run ended before the kill"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    interrupted_at = max(int(s) for s in os.listdir(killed / "checkpoints") if s.isdigit())
+    assert 300 <= interrupted_at < 1500
+    subprocess.run(_main(killed), cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run(_main(clean), cwd=REPO, env=env, check=True, capture_output=True)
+    a, b = genmodels.load(str(killed)), genmodels.load(str(clean))
+    assert a.step == b.step == 1500
+    np.testing.assert_array_equal(flat_params(a.state), flat_params(b.state))
+    assert _without_timing(killed) == _without_timing(clean)
+
+
+def test_runs_without_tensorflow(tmp_path):
+    code = (
+        "import sys; sys.modules['tensorflow'] = None  # any 'import tensorflow' now fails\n"
+        "import logging; logging.basicConfig(level=logging.WARNING)\n"
+        "import genmodels\n"
+        "from genmodels.train import loop\n"
+        "from tests.helpers import tiny_vae\n"
+        "config = tiny_vae(num_steps=2)\n"
+        "config.train.tensorboard = True\n"
+        f"loop.train_and_evaluate(config, {str(tmp_path)!r})\n"
+        "print(genmodels.load(%r).sample(2).shape)\n"
+        "assert sys.modules['tensorflow'] is None\n" % str(tmp_path))
+    result = run_python(code)
+    assert "(2, 8, 8, 1)" in result.stdout
+    assert "pip install 'genmodels[tf]'" in result.stderr
+    assert not any(name.startswith("events.out") for name in os.listdir(tmp_path))
+
+
+def test_tensorboard_event_files_with_tensorflow(tmp_path):
+    pytest.importorskip("tensorflow")
+    config = tiny_gan(num_steps=2)
+    config.train.tensorboard = True
+    loop.train_and_evaluate(config, str(tmp_path))
+    assert any(name.startswith("events.out") for name in os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("data.name", "cifar11", "data.name to one of: ring8"),
+    ("method", "vea", "valid: gan, vae"),
+    ("model.likelihood", "poisson", "model.likelihood"),
+    ("model.upsample", "bilinear", "valid"),
+    ("optim.name", "adamax", "optim.name"),
+    ("model.encoder_features", (8, 8, 8, 8), "model.encoder_features"),
+    ("data.batch_size", 15, None),  # Checked against the device count only when > 1 device.
+    ("eval.metrics", ("fid_typo",), "eval.metrics"),
+])
+def test_vae_config_errors_name_the_field(tmp_path, field, value, message):
+    config = tiny_vae()
+    section, _, key = field.rpartition(".")
+    (config[section] if section else config)[key] = value
+    if message is None:
+        loop.train_and_evaluate(config, str(tmp_path))  # 15 rows split over 1 device is fine.
+        return
+    with pytest.raises(ValueError, match=message):
+        loop.train_and_evaluate(config, str(tmp_path))
+    assert not (tmp_path / "checkpoints").exists()  # Failed before training started.
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("losses.generator", "wasserstein_typo", "valid names: .*non_saturating"),
+    ("losses.discriminator", "nope", "losses.discriminator"),
+    ("model.arch", "resnet", "model.arch"),
+    ("data.name", "ring8", "model.arch='mlp'"),
+    ("eval.metrics", ("bpd",), "cannot report 'bpd'"),
+])
+def test_gan_config_errors_name_the_field(tmp_path, field, value, message):
+    config = tiny_gan()
+    section, _, key = field.rpartition(".")
+    config[section][key] = value
+    with pytest.raises(ValueError, match=message):
+        loop.train_and_evaluate(config, str(tmp_path))
+
+
+def test_dcgan_rejects_unsupported_image_size(tmp_path):
+    config = tiny_gan()
+    config.data.name = "patches"
+    config.data.image_size = 12
+    with pytest.raises(ValueError, match="data.image_size"):
+        loop.train_and_evaluate(config, str(tmp_path))
+
+
+def test_cli_rejects_unknown_override_and_preset(tmp_path):
+    bad_field = subprocess.run(_main(tmp_path, "--config.train.num_stepz=3"), cwd=REPO,
+                               capture_output=True, text=True)
+    assert bad_field.returncode != 0 and "num_stepz" in bad_field.stderr
+    bad_preset = subprocess.run(
+        [sys.executable, "-m", "experiments.main", "--config=configs/gan.py:cifar100",
+         f"--workdir={tmp_path}"], cwd=REPO, capture_output=True, text=True)
+    assert bad_preset.returncode != 0 and "valid presets: cifar10, default, ring8" in bad_preset.stderr

@@ -1,0 +1,155 @@
+"""The trainer end to end: determinism, resume, errors, sample grids and logs."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+import genmodels
+from genmodels.train import loop
+from genmodels.train.checkpoint import CheckpointError
+from genmodels.train.writers import read_metrics
+from tests.helpers import flat_params, tiny_gan, tiny_vae
+
+TIMING = ("steps_per_sec", "examples_per_sec")
+
+
+def _model_metrics(workdir):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in read_metrics(workdir)]
+
+
+@pytest.mark.parametrize("make_config", [tiny_vae, tiny_gan], ids=["vae", "gan"])
+def test_run_writes_workdir_contract(tmp_path, make_config):
+    workdir = str(tmp_path)
+    state = loop.train_and_evaluate(make_config(), workdir)
+    assert int(state.step) == 6
+    assert json.load(open(os.path.join(workdir, "config.json")))["train"]["num_steps"] == 6
+    records = read_metrics(workdir, "train")
+    assert [r["step"] for r in records] == [2, 4, 6]
+    players = list(state.params)
+    for r in records:
+        assert all(f"loss/{p}" in r and np.isfinite(r[f"loss/{p}"]) for p in players)
+    assert sorted(os.listdir(os.path.join(workdir, "samples"))) == [
+        "step_00000003.png", "step_00000006.png"]
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6"]
+    model = genmodels.load(workdir)
+    np.testing.assert_array_equal(flat_params(model.state), flat_params(state))
+    samples = model.sample(5, seed=1)
+    assert samples.shape == (5, 8, 8, 1) and samples.dtype == np.uint8
+
+
+def test_vae_logs_eval_bpd(tmp_path):
+    loop.train_and_evaluate(tiny_vae(), str(tmp_path))
+    evals = read_metrics(str(tmp_path), "eval")
+    assert [r["step"] for r in evals] == [3, 6]
+    for r in evals:
+        assert r["num_examples"] == 64
+        assert 0.0 < r["bpd"] < 9.0  # An untrained model is near the uniform 8 bits.
+        np.testing.assert_allclose(r["elbo"], -(r["recon"] + r["kl"]), rtol=1e-5)
+
+
+def test_same_seed_same_metrics_and_params(tmp_path):
+    a = loop.train_and_evaluate(tiny_gan(), str(tmp_path / "a"))
+    b = loop.train_and_evaluate(tiny_gan(), str(tmp_path / "b"))
+    np.testing.assert_array_equal(flat_params(a), flat_params(b))
+    assert _model_metrics(tmp_path / "a") == _model_metrics(tmp_path / "b")
+    c = tiny_gan()
+    c.seed = 1
+    assert not np.array_equal(flat_params(loop.train_and_evaluate(c, str(tmp_path / "c"))),
+                              flat_params(a))
+
+
+def test_resume_equals_uninterrupted_and_finished_run_returns(tmp_path):
+    full = loop.train_and_evaluate(tiny_vae(), str(tmp_path / "full"))
+    part = str(tmp_path / "part")
+    loop.train_and_evaluate(tiny_vae(num_steps=3), part)  # Stops at checkpoint 3.
+    resumed = loop.train_and_evaluate(tiny_vae(), part)
+    np.testing.assert_array_equal(flat_params(resumed), flat_params(full))
+    assert loop.train_and_evaluate(tiny_vae(), part) is None  # Finished: returns at once.
+
+
+def test_nan_stops_cleanly_and_keeps_last_checkpoint(tmp_path):
+    config = tiny_gan(num_steps=9, checkpoint_every=3, log_every=3)
+    workdir = str(tmp_path)
+    loop.train_and_evaluate(tiny_gan(num_steps=3, checkpoint_every=3, log_every=3), workdir)
+    config.optim.generator.learning_rate = float("nan")  # Params turn NaN after one update.
+    with pytest.raises(loop.NonFiniteLossError) as error:
+        loop.train_and_evaluate(config, workdir)
+    message = str(error.value)
+    assert "train step 4" in message and "generator" in message and "param_norm/generator" in message
+    assert "last good checkpoint (step 3)" in message
+    model = genmodels.load(workdir)
+    assert model.step == 3 and np.all(np.isfinite(flat_params(model.state)))
+
+
+def test_scheduled_repeats_use_scan_and_average(tmp_path):
+    config = tiny_gan(num_steps=2, log_every=1)
+    config.schedule.d_steps = 3
+    state = loop.train_and_evaluate(config, str(tmp_path))
+    # Three discriminator updates per step: Adam's count is 3x the generator's.
+    counts = {p: int(jax.tree.leaves(state.opt_state[p])[0]) for p in state.opt_state}
+    assert counts == {"discriminator": 6, "generator": 2}
+
+
+def test_sample_mode_and_latent_tools(tmp_path):
+    from genmodels import api
+
+    workdir = str(tmp_path)
+    loop.train_and_evaluate(tiny_vae(), workdir)
+    path = api.write_samples(workdir, num_samples=300)
+    x = np.load(path)["x"]
+    assert x.shape == (300, 8, 8, 1) and x.dtype == np.uint8
+    for name in ("samples.png", "reconstructions.png", "interpolation.png"):
+        assert os.path.exists(os.path.join(workdir, "samples", name))
+    model = genmodels.load(workdir)
+    images = model.sample(4)
+    z = model.encode(images)
+    assert z.shape == (4, 4)
+    np.testing.assert_array_equal(model.decode(z), model.reconstruct(images))
+    path = model.interpolate(images[0], images[1], num=5)
+    np.testing.assert_array_equal(path[0], model.decode(z[:1])[0])
+    np.testing.assert_array_equal(path[-1], model.decode(z[1:2])[0])
+    bpd = model.bpd(images)
+    assert bpd.shape == (4,) and np.all(bpd > 0)
+    results = api.evaluate_checkpoint(workdir)
+    saved = json.load(open(os.path.join(workdir, "eval", "step_00000006.json")))
+    assert saved == results and saved["step"] == 6 and saved["num_examples"] == 64
+
+
+def test_gan_has_no_likelihood_tools(tmp_path):
+    loop.train_and_evaluate(tiny_gan(), str(tmp_path))
+    model = genmodels.load(str(tmp_path))
+    with pytest.raises(NotImplementedError, match="no bpd"):
+        model.bpd(np.zeros((2, 8, 8, 1), np.uint8))
+
+
+def test_mlp_gan_on_points(tmp_path):
+    config = tiny_gan()
+    config.data.name = "ring8"
+    config.model.arch = "mlp"
+    config.model.g_hidden = (16, 16)
+    config.model.d_hidden = (16,)
+    loop.train_and_evaluate(config, str(tmp_path))
+    samples = genmodels.load(str(tmp_path)).sample(10)
+    assert samples.shape == (10, 2) and samples.dtype == np.float32
+    assert os.path.exists(tmp_path / "samples" / "step_00000006.png")
+
+
+def test_missing_and_corrupt_checkpoints(tmp_path):
+    with pytest.raises(CheckpointError, match="not a genmodels workdir"):
+        genmodels.load(str(tmp_path / "nowhere"))
+    workdir = str(tmp_path / "run")
+    loop.train_and_evaluate(tiny_vae(), workdir)
+    with pytest.raises(CheckpointError, match="available steps: \\[3, 6\\]"):
+        genmodels.load(workdir, step=4)
+    # Corrupt the latest checkpoint's array data.
+    step_dir = os.path.join(workdir, "checkpoints", "6")
+    for root, _, files in os.walk(step_dir):
+        for name in files:
+            if "manifest" in name or name.startswith("d"):
+                open(os.path.join(root, name), "wb").write(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot be restored.*Delete that step directory"):
+        genmodels.load(workdir)
+    assert genmodels.load(workdir, step=3).step == 3
