@@ -22,8 +22,15 @@ def _digits():
         g_hidden=(400, 400, 400, 400),  # mlp only
         d_hidden=(200, 200, 200),  # mlp only
         maxout=5,  # mlp only: maxout pieces in D (1 = LeakyReLU)
+        ema_decay=0.0,  # > 0: sample from an EMA of the generator weights
     )
-    c.losses = dict(discriminator="non_saturating", generator="non_saturating")
+    c.losses = dict(
+        discriminator="non_saturating",  # hinge | wasserstein | least_squares | minimax | ...
+        generator="non_saturating",  # log_ratio | hinge | wasserstein | least_squares | ...
+        penalty="none",  # wgan_gp | r1 | r2 | dragan
+        penalty_weight=10.0,
+        weight_clip=0.0,  # > 0: WGAN weight clipping of D to [-c, c]
+    )
     c.schedule = dict(d_steps=1, g_steps=1)
     c.optim = dict(generator=default.adam(2e-4, b1=0.5), discriminator=default.adam(2e-4, b1=0.5))
     c.train.num_steps = 6000
@@ -42,6 +49,8 @@ def _ring8():
     c.model.arch = "mlp"
     c.model.latent_dim = 2
     c.train.sample_every = 1000
+    c.eval.every = 1000
+    c.eval.metrics = ("modes",)
     c.optim.generator = default.adam(1e-4, b1=0.8)
     c.optim.discriminator = default.adam(1e-4, b1=0.8)
     c.train.num_steps = 5000

@@ -10,11 +10,10 @@ import ml_collections
 import numpy as np
 
 from genmodels import data, evaluation, methods
-from genmodels.methods.base import variables_of
 from genmodels.train import parallel
 from genmodels.train.checkpoint import CheckpointError, Checkpointer
 from genmodels.train.images import image_grid, samples_to_image, save_png
-from genmodels.train.state import init_train_state
+from genmodels.train.state import inference_variables, init_train_state
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -44,7 +43,7 @@ class TrainedModel:
     def __init__(self, config, method, info, state, step, mesh):
         self.config, self.method, self.info, self.state, self.step = config, method, info, state, step
         self.mesh = mesh
-        self.variables = variables_of(state.params, state.collections)
+        self.variables = inference_variables(state)
         self._jitted = {}
 
     def _fn(self, name, **jit_kwargs):

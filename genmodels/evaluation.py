@@ -6,11 +6,13 @@ import numpy as np
 
 from genmodels import data
 from genmodels.methods.base import Method
+from genmodels.metrics import mode_coverage
 from genmodels.train import parallel
 
-# Metric family -> the Method attribute it needs. Later issues add sample-based families.
-_LIKELIHOOD = "likelihood"
-METRIC_FAMILIES = {"bpd": _LIKELIHOOD}
+# Metric name -> family. A method lists the names it supports in Method.metrics.
+_LIKELIHOOD, _MODES = "likelihood", "modes"
+METRIC_FAMILIES = {"bpd": _LIKELIHOOD, "modes": _MODES}
+MODE_SAMPLES = 2500  # The VEEGAN/PacGAN protocol draws 2,500 samples.
 
 
 def check_metrics(names, method: Method) -> None:
@@ -21,12 +23,14 @@ def check_metrics(names, method: Method) -> None:
                              f"{', '.join(sorted(METRIC_FAMILIES))}.")
         if name not in method.metrics:
             raise ValueError(f"Method {method.name!r} (as configured) cannot report {name!r}; "
-                             f"it supports {list(method.metrics)}. Remove it from eval.metrics, "
-                             "e.g. --config.eval.metrics='()'.")
+                             f"it supports {list(method.metrics)}. Leave it out of eval.metrics "
+                             "(--config.eval.metrics for training, --metrics for "
+                             "experiments.evaluate).")
 
 
 class Evaluator:
-    """Masked means over the test split of a method's per-example likelihood metrics."""
+    """The metrics of eval.metrics: test-split means of a method's per-example likelihood terms
+    ("bpd"), and mode coverage of samples on 2-D mixtures ("modes")."""
 
     def __init__(self, method: Method, config, mesh):
         self.method, self.config, self.mesh = method, config, mesh
@@ -37,6 +41,7 @@ class Evaluator:
             self._sums, in_shardings=(parallel.replicated(mesh), parallel.data_sharding(mesh),
                                       parallel.replicated(mesh)),
             out_shardings=parallel.replicated(mesh))
+        self._sample = None
 
     def _sums(self, variables, batch, rng):
         values = self.method.eval_fn(variables, batch, rng)
@@ -44,8 +49,23 @@ class Evaluator:
         return {k: jnp.sum(v * mask) for k, v in values.items()}, jnp.sum(mask)
 
     def __call__(self, variables, rng, split: str = "test") -> dict:
-        if not any(METRIC_FAMILIES[n] == _LIKELIHOOD for n in self.names):
-            return {}
+        results = {}
+        families = {METRIC_FAMILIES[n] for n in self.names}
+        if _LIKELIHOOD in families:
+            results.update(self._likelihood(variables, rng, split))
+        if _MODES in families:
+            results.update(self._modes(variables, jax.random.fold_in(rng, 1)))
+        return results
+
+    def _modes(self, variables, rng) -> dict:
+        if self._sample is None:
+            self._sample = jax.jit(self.method.sample, static_argnums=2,
+                                   out_shardings=parallel.replicated(self.mesh))
+        samples = parallel.to_host(self._sample(variables, rng, MODE_SAMPLES))
+        info = data.get_info(self.config.data)
+        return mode_coverage(samples, info.modes, info.mode_std)
+
+    def _likelihood(self, variables, rng, split: str) -> dict:
         sharding = parallel.data_sharding(self.mesh)
         totals, count = None, 0.0
         batches = data.eval_batches(self.config.data, split, batch_size=self.config.eval.batch_size,

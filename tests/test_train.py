@@ -153,3 +153,43 @@ def test_missing_and_corrupt_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match="cannot be restored.*Delete that step directory"):
         genmodels.load(workdir)
     assert genmodels.load(workdir, step=3).step == 3
+
+
+def test_weight_clipping_generator_ema_and_penalty_in_the_step():
+    from genmodels import data, methods
+    from genmodels.train.state import inference_variables, init_train_state
+    from genmodels.train.step import make_train_step
+
+    config = tiny_gan()
+    config.losses.update(dict(discriminator="wasserstein", generator="wasserstein",
+                              penalty="wgan_gp", weight_clip=0.01))
+    config.model.ema_decay = 0.9
+    method = methods.build(config, data.get_info(config.data))
+    batch = jax.tree.map(jax.numpy.asarray, next(data.train_batches(
+        config.data, batch_size=16, seed=0)))
+    state0 = init_train_state(method, jax.random.PRNGKey(0), batch)
+    state1, metrics = jax.jit(make_train_step(method))(state0, batch)
+    d_leaves = jax.tree.leaves(state1.params["discriminator"])
+    assert max(float(np.max(np.abs(w))) for w in d_leaves) <= 0.01 + 1e-7
+    expected = jax.tree.map(lambda a, b: 0.9 * a + 0.1 * b, state0.params["generator"],
+                            state1.params["generator"])
+    for got, want in zip(jax.tree.leaves(state1.ema_params["generator"]), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert "discriminator" not in state1.ema_params
+    sampled = inference_variables(state1)["generator"]["params"]
+    assert jax.tree.leaves(sampled)[0] is jax.tree.leaves(state1.ema_params["generator"])[0]
+    assert np.isfinite(metrics["penalty"]) and float(metrics["penalty"]) > 0
+
+
+def test_mode_metrics_are_logged_on_2d_data(tmp_path):
+    config = tiny_gan()
+    config.data.name = "ring8"
+    config.model.arch = "mlp"
+    config.model.g_hidden = (16, 16)
+    config.model.d_hidden = (16,)
+    config.eval.metrics = ("modes",)
+    config.eval.every = 3
+    loop.train_and_evaluate(config, str(tmp_path))
+    evals = read_metrics(str(tmp_path), "eval")
+    assert [r["step"] for r in evals] == [3, 6]
+    assert all(0 <= r["modes"] <= 8 and r["modes_num_samples"] == 2500 for r in evals)

@@ -26,11 +26,19 @@ LossFn = Callable[[PyTree, PyTree, Batch, jax.Array], tuple[jax.Array, tuple[dic
 
 @dataclasses.dataclass(frozen=True)
 class Player:
-    """A group of modules updated together by one optimizer from one loss."""
+    """A group of modules updated together by one optimizer from one loss.
+
+    project: applied to the params after every update (e.g. WGAN weight clipping).
+    ema_decay: if set, the state keeps an exponential moving average of the params,
+      ema <- decay * ema + (1 - decay) * params after every update, and sampling and
+      evaluation use it in place of the params (generator EMA, Yazici et al. 2019).
+    """
 
     name: str
     loss_fn: LossFn
     optimizer: optax.GradientTransformation
+    project: Optional[Callable[[PyTree], PyTree]] = None
+    ema_decay: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +84,12 @@ class Method:
 def variables_of(params: PyTree, collections: PyTree) -> PyTree:
     """{P: params}, {P: collections} -> {P: {"params": ..., **collections}}."""
     return {p: {"params": params[p], **collections.get(p, {})} for p in params}
+
+
+def inference_variables(params: PyTree, collections: PyTree, ema_params: PyTree) -> PyTree:
+    """Variables for sampling and evaluation: EMA params replace the params of players that
+    keep them."""
+    return variables_of({**params, **ema_params}, collections)
 
 
 def split_variables(variables: PyTree) -> tuple[PyTree, PyTree]:

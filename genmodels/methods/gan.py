@@ -1,8 +1,11 @@
 """Generative adversarial network (Goodfellow et al. 2014) with the DCGAN or MLP architecture.
 
-Players: the discriminator minimises losses.discriminator(D(x), D(G(z))) and the generator
-minimises losses.generator(D(G(z))), alternating d_steps and g_steps updates per train step
-(schedule.d_steps / schedule.g_steps). Both losses are chosen by name from genmodels.losses.
+Players: the discriminator minimises
+  losses.discriminator(D(x), D(G(z))) + losses.penalty_weight * losses.penalty
+and the generator minimises losses.generator(D(G(z))), alternating d_steps and g_steps updates
+per train step (schedule.d_steps / schedule.g_steps). All three are chosen by name from
+genmodels.losses. losses.weight_clip > 0 clips every discriminator weight to [-c, c] after each
+update (WGAN); model.ema_decay > 0 keeps an EMA of the generator used for sampling.
 """
 
 import jax
@@ -24,6 +27,11 @@ def apply_module(module, params, collections, *args, train: bool):
         out, updates = module.apply(variables, *args, train=True, mutable=list(collections))
         return out, dict(updates)
     return module.apply(variables, *args, train=train), collections
+
+
+def clip_weights(c: float):
+    """Projection of every parameter onto [-c, c] (WGAN, Arjovsky et al. 2017, Algorithm 1)."""
+    return lambda params: jax.tree.map(lambda w: jnp.clip(w, -c, c), params)
 
 
 def build_networks(config, info):
@@ -52,6 +60,8 @@ def build(config, info) -> Method:
     generator, discriminator = build_networks(config, info)
     d_loss = losses.get("discriminator", config.losses.discriminator, "losses.discriminator")
     g_loss = losses.get("generator", config.losses.generator, "losses.generator")
+    penalty = losses.get("penalty", config.losses.penalty, "losses.penalty")
+    penalty_weight = config.losses.penalty_weight
     data_key = "image" if info.kind == "image" else "x"
 
     def real_data(batch):
@@ -64,15 +74,21 @@ def build(config, info) -> Method:
                             train=train)
 
     def discriminator_loss(params, collections, batch, rng):
+        fake_rng, penalty_rng = jax.random.split(rng)
         real = real_data(batch)
-        fake, _ = generate(params, collections, rng, real.shape[0], train=True)
+        fake, _ = generate(params, collections, fake_rng, real.shape[0], train=True)
         fake = jax.lax.stop_gradient(fake)
         d_params, d_colls = params["discriminator"], collections["discriminator"]
         real_logits, d_colls = apply_module(discriminator, d_params, d_colls, real, train=True)
         fake_logits, d_colls = apply_module(discriminator, d_params, d_colls, fake, train=True)
-        loss = d_loss(real_logits, fake_logits)
+
+        def d_fn(x):  # Logits with the current params, collections left as they are.
+            return apply_module(discriminator, d_params, d_colls, x, train=True)[0]
+
+        reg = penalty(d_fn, real, fake, penalty_rng)
+        loss = d_loss(real_logits, fake_logits) + penalty_weight * reg
         metrics = {"d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
-                   "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
+                   "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)), "penalty": reg}
         return loss, (metrics, {"discriminator": d_colls})
 
     def generator_loss(params, collections, batch, rng):
@@ -95,12 +111,20 @@ def build(config, info) -> Method:
         x = generator.apply(g, z, train=False)
         return to_uint8(x) if data_key == "image" else x
 
+    clip = config.losses.weight_clip
+    if clip < 0:
+        raise ValueError(f"losses.weight_clip={clip} must be >= 0 (0 disables clipping).")
+    if not 0.0 <= m.ema_decay < 1.0:
+        raise ValueError(f"model.ema_decay={m.ema_decay} must be in [0, 1) (0 disables the EMA).")
     return Method(
         name="gan",
         players=(Player("discriminator", discriminator_loss,
-                        make_optimizer(config.optim.discriminator, "optim.discriminator")),
+                        make_optimizer(config.optim.discriminator, "optim.discriminator"),
+                        project=clip_weights(clip) if clip else None),
                  Player("generator", generator_loss,
-                        make_optimizer(config.optim.generator, "optim.generator"))),
+                        make_optimizer(config.optim.generator, "optim.generator"),
+                        ema_decay=m.ema_decay or None)),
         schedule=(("discriminator", config.schedule.d_steps),
                   ("generator", config.schedule.g_steps)),
-        init=init, sample=sample, latent_dim=m.latent_dim)
+        init=init, sample=sample, latent_dim=m.latent_dim,
+        metrics=("modes",) if info.modes is not None else ())

@@ -10,11 +10,10 @@ import jax
 import numpy as np
 
 from genmodels import data, evaluation, methods
-from genmodels.methods.base import variables_of
 from genmodels.train import parallel
 from genmodels.train.checkpoint import Checkpointer
 from genmodels.train.images import samples_to_image, save_png
-from genmodels.train.state import init_train_state
+from genmodels.train.state import inference_variables, init_train_state
 from genmodels.train.step import make_train_step
 from genmodels.train.writers import MetricsWriter
 
@@ -164,11 +163,11 @@ def train_and_evaluate(config, workdir: str, devices=None):
                 last_checkpoint = done
             variables = None
             if _is_due(done, config.train.sample_every, last):
-                variables = variables_of(state.params, state.collections)
+                variables = inference_variables(state)
                 _write_samples(workdir, writer, done, sample(
                     variables, sample_rng, config.train.num_sample_images), info)
             if _is_due(done, config.eval.every, last):
-                variables = variables or variables_of(state.params, state.collections)
+                variables = variables or inference_variables(state)
                 results = evaluator(variables, eval_rng)
                 if results:
                     writer.write_scalars(done, "eval", results)

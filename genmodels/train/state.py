@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from genmodels.methods.base import Method, PyTree, split_variables
+from genmodels.methods.base import inference_variables as _inference_variables
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -13,6 +14,7 @@ class TrainState(flax.struct.PyTreeNode):
     params: PyTree
     collections: PyTree
     opt_state: PyTree
+    ema_params: PyTree  # {P: params} for the players with an ema_decay; {} otherwise.
 
 
 def init_train_state(method: Method, seed_key: jax.Array, batch) -> TrainState:
@@ -20,5 +22,11 @@ def init_train_state(method: Method, seed_key: jax.Array, batch) -> TrainState:
     init_rng, train_rng = jax.random.split(seed_key)
     params, collections = split_variables(method.init(init_rng, batch))
     opt_state = {p.name: p.optimizer.init(params[p.name]) for p in method.players}
+    ema_params = {p.name: params[p.name] for p in method.players if p.ema_decay}
     return TrainState(step=jnp.zeros((), jnp.int32), rng=train_rng, params=params,
-                      collections=collections, opt_state=opt_state)
+                      collections=collections, opt_state=opt_state, ema_params=ema_params)
+
+
+def inference_variables(state: TrainState) -> PyTree:
+    """What sampling and evaluation use: every player's variables, EMA params where kept."""
+    return _inference_variables(state.params, state.collections, state.ema_params)

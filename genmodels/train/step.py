@@ -18,7 +18,8 @@ def make_train_step(method: Method):
     For each (player, repeats) of the schedule, the player takes `repeats` optimizer steps on its
     own loss (a lax.scan when repeats > 1), each with randomness fold_in(fold_in(rng, step), k)
     where k counts updates within the step. Metrics of repeated updates are averaged. Each
-    player adds loss/<P>, grad_norm/<P> and param_norm/<P> (DESIGN.md §5).
+    player adds loss/<P>, grad_norm/<P> and param_norm/<P> (DESIGN.md §5). A player's
+    `project` follows each of its updates; its EMA (if any) is updated once per train step.
     `train_step.metric_owners` maps each metric to the player that reports it (filled on trace).
     """
     metric_owners: dict[str, str] = {}
@@ -32,6 +33,7 @@ def make_train_step(method: Method):
     def train_step(state: TrainState, batch):
         step_rng = jax.random.fold_in(state.rng, state.step)
         params, collections, opt_state = dict(state.params), state.collections, dict(state.opt_state)
+        ema_params = dict(state.ema_params)
         metrics = {}
         update_index = 0
         for name, repeats in method.schedule:
@@ -48,6 +50,8 @@ def make_train_step(method: Method):
                     own_params)
                 updates, own_opt = player.optimizer.update(grads, own_opt, own_params)
                 own_params = optax.apply_updates(own_params, updates)
+                if player.project is not None:
+                    own_params = player.project(own_params)
                 terms = {**terms, f"loss/{name}": loss, f"grad_norm/{name}": optax.tree.norm(grads)}
                 return (own_params, own_opt, _merge(colls, new_colls)), terms
 
@@ -59,12 +63,15 @@ def make_train_step(method: Method):
                 terms = jax.tree.map(lambda t: jnp.mean(t, axis=0), terms)
             params[name], opt_state[name], collections = carry
             update_index += repeats
+            if player.ema_decay:
+                ema_params[name] = optax.incremental_update(params[name], ema_params[name],
+                                                            1.0 - player.ema_decay)
             terms[f"param_norm/{name}"] = optax.tree.norm(params[name])
             for key in terms:
                 record_owner(key, name)
             metrics.update(terms)
         new_state = state.replace(step=state.step + 1, params=params, collections=collections,
-                                  opt_state=opt_state)
+                                  opt_state=opt_state, ema_params=ema_params)
         return new_state, metrics
 
     train_step.metric_owners = metric_owners
