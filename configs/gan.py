@@ -23,6 +23,10 @@ def _digits():
         d_hidden=(200, 200, 200),  # mlp only
         maxout=5,  # mlp only: maxout pieces in D (1 = LeakyReLU)
         ema_decay=0.0,  # > 0: sample from an EMA of the generator weights
+        conditional=False,  # class-conditional G and D (needs labels)
+        pack=1,  # PacGAN-k: D judges k samples at once
+        replay_size=0,  # > 0: experience replay buffer of past fakes
+        replay_fraction=0.5,  # share of each D step's fakes drawn from the buffer
     )
     c.losses = dict(
         discriminator="non_saturating",  # hinge | wasserstein | least_squares | minimax | ...

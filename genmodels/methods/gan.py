@@ -6,6 +6,14 @@ and the generator minimises losses.generator(D(G(z))), alternating d_steps and g
 per train step (schedule.d_steps / schedule.g_steps). All three are chosen by name from
 genmodels.losses. losses.weight_clip > 0 clips every discriminator weight to [-c, c] after each
 update (WGAN); model.ema_decay > 0 keeps an EMA of the generator used for sampling.
+
+Options on what the discriminator sees (all compose):
+  model.conditional   class-conditional GAN (Mirza & Osindero 2014): G gets [z, onehot(y)], D
+                      gets onehot(y) concatenated to x (as constant channels for images).
+  model.pack = k      PacGAN-k (Lin et al. 2018): D judges k samples at once, concatenated along
+                      the last axis, all real or all fake.
+  model.replay_size   experience replay: a ring buffer of past fakes; each D step replaces a
+                      model.replay_fraction share of the current fakes by buffered ones.
 """
 
 import jax
@@ -55,67 +63,138 @@ def build_networks(config, info):
             models.DCGANDiscriminator(m.base_features, m.use_batch_norm))
 
 
+def attach_labels(x, labels, num_classes: int):
+    """Concatenates onehot(labels) to x [B, D], or as constant channels to images [B, H, W, C]."""
+    onehot = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)
+    if x.ndim == 4:
+        onehot = jnp.broadcast_to(onehot[:, None, None, :], x.shape[:3] + (num_classes,))
+    return jnp.concatenate([x, onehot], axis=-1)
+
+
+def pack(x, k: int):
+    """PacGAN packing: [B, ..., C] -> [B / k, ..., k * C], groups of k consecutive examples."""
+    if k == 1:
+        return x
+    grouped = x.reshape((x.shape[0] // k, k) + x.shape[1:])
+    grouped = jnp.moveaxis(grouped, 1, -2)  # [B/k, ..., k, C]
+    return grouped.reshape(grouped.shape[:-2] + (k * x.shape[-1],))
+
+
+def init_replay(size: int, example_shape) -> dict:
+    return {"buffer": jnp.zeros((size,) + tuple(example_shape)), "count": jnp.zeros((), jnp.int32)}
+
+
+def replay(state: dict, fake, rng, fraction: float):
+    """Mixes buffered past fakes into `fake` and pushes `fake` into the ring buffer.
+
+    The first round(fraction * B) rows are replaced by uniformly drawn buffered fakes once the
+    buffer holds any; returns (mixed fakes, new buffer state)."""
+    size, n = state["buffer"].shape[0], fake.shape[0]
+    num_replayed = int(round(fraction * n))
+    filled = jnp.minimum(state["count"], size)
+    picks = jax.random.randint(rng, (num_replayed,), 0, jnp.maximum(filled, 1))
+    old = jnp.where(filled > 0, state["buffer"][picks], fake[:num_replayed])
+    mixed = jnp.concatenate([old, fake[num_replayed:]], axis=0)
+    slots = (state["count"] + jnp.arange(n)) % size
+    buffer = state["buffer"].at[slots].set(fake)
+    return mixed, {"buffer": buffer, "count": state["count"] + n}
+
+
+def check_options(config, info) -> None:
+    m = config.model
+    if m.conditional and not info.num_classes:
+        raise ValueError(f"model.conditional=True needs class labels; data.name={info.name!r} has "
+                         "none.")
+    if m.pack < 1 or config.data.batch_size % m.pack:
+        raise ValueError(f"model.pack={m.pack} must be >= 1 and divide data.batch_size="
+                         f"{config.data.batch_size}.")
+    if m.replay_size < 0 or not 0.0 <= m.replay_fraction <= 1.0:
+        raise ValueError(f"model.replay_size={m.replay_size} must be >= 0 and "
+                         f"model.replay_fraction={m.replay_fraction} in [0, 1].")
+    if config.losses.weight_clip < 0:
+        raise ValueError(f"losses.weight_clip={config.losses.weight_clip} must be >= 0 "
+                         "(0 disables clipping).")
+    if not 0.0 <= m.ema_decay < 1.0:
+        raise ValueError(f"model.ema_decay={m.ema_decay} must be in [0, 1) (0 disables the EMA).")
+
+
 def build(config, info) -> Method:
     m = config.model
+    check_options(config, info)
     generator, discriminator = build_networks(config, info)
     d_loss = losses.get("discriminator", config.losses.discriminator, "losses.discriminator")
     g_loss = losses.get("generator", config.losses.generator, "losses.generator")
     penalty = losses.get("penalty", config.losses.penalty, "losses.penalty")
     penalty_weight = config.losses.penalty_weight
     data_key = "image" if info.kind == "image" else "x"
+    num_classes = info.num_classes if m.conditional else 0
 
     def real_data(batch):
         x = batch[data_key]
         return to_signed(x) if data_key == "image" else x
 
-    def generate(params, collections, rng, n, train):
-        z = jax.random.normal(rng, (n, m.latent_dim))
-        return apply_module(generator, params["generator"], collections["generator"], z,
-                            train=train)
+    def conditioned(x, labels):
+        return attach_labels(x, labels, num_classes) if num_classes else x
+
+    def generate(g_params, g_colls, rng, labels, n, train):
+        z = conditioned(jax.random.normal(rng, (n, m.latent_dim)), labels)
+        return apply_module(generator, g_params, g_colls, z, train=train)
+
+    def discriminate(d_params, d_colls, x, train=True):
+        """Logits of packed, conditioned inputs; d_colls may hold the replay buffer."""
+        module_colls = {k: v for k, v in d_colls.items() if k != "replay"}
+        logits, module_colls = apply_module(discriminator, d_params, module_colls, pack(x, m.pack),
+                                            train=train)
+        return logits, {**d_colls, **module_colls}
 
     def discriminator_loss(params, collections, batch, rng):
-        fake_rng, penalty_rng = jax.random.split(rng)
-        real = real_data(batch)
-        fake, _ = generate(params, collections, fake_rng, real.shape[0], train=True)
-        fake = jax.lax.stop_gradient(fake)
+        fake_rng, replay_rng, penalty_rng = jax.random.split(rng, 3)
+        labels = batch.get("label")
+        real = conditioned(real_data(batch), labels)
+        fake, _ = generate(params["generator"], collections["generator"], fake_rng, labels,
+                           real.shape[0], train=True)
+        fake = conditioned(jax.lax.stop_gradient(fake), labels)
         d_params, d_colls = params["discriminator"], collections["discriminator"]
-        real_logits, d_colls = apply_module(discriminator, d_params, d_colls, real, train=True)
-        fake_logits, d_colls = apply_module(discriminator, d_params, d_colls, fake, train=True)
-
-        def d_fn(x):  # Logits with the current params, collections left as they are.
-            return apply_module(discriminator, d_params, d_colls, x, train=True)[0]
-
-        reg = penalty(d_fn, real, fake, penalty_rng)
+        if m.replay_size:
+            fake, replay_state = replay(d_colls["replay"], fake, replay_rng, m.replay_fraction)
+            d_colls = {**d_colls, "replay": replay_state}
+        real_logits, d_colls = discriminate(d_params, d_colls, real)
+        fake_logits, d_colls = discriminate(d_params, d_colls, fake)
+        reg = penalty(lambda x: discriminate(d_params, d_colls, x)[0], real, fake, penalty_rng)
         loss = d_loss(real_logits, fake_logits) + penalty_weight * reg
         metrics = {"d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
                    "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)), "penalty": reg}
         return loss, (metrics, {"discriminator": d_colls})
 
     def generator_loss(params, collections, batch, rng):
-        n = batch[data_key].shape[0]
-        fake, g_colls = generate(params, collections, rng, n, train=True)
+        labels = batch.get("label")
+        fake, g_colls = generate(params["generator"], collections["generator"], rng, labels,
+                                 batch[data_key].shape[0], train=True)
         # D runs in train mode (batch statistics of the fakes) but only its own step updates it.
-        fake_logits, _ = apply_module(discriminator, params["discriminator"],
-                                      collections["discriminator"], fake, train=True)
+        fake_logits, _ = discriminate(params["discriminator"], collections["discriminator"],
+                                      conditioned(fake, labels))
         return g_loss(fake_logits), ({}, {"generator": g_colls})
 
     def init(rng, batch):
         g_rng, d_rng = jax.random.split(rng)
-        z = jnp.zeros((2, m.latent_dim))
-        return {"generator": generator.init(g_rng, z, train=False),
-                "discriminator": discriminator.init(d_rng, real_data(batch)[:2], train=False)}
+        n = 2 * m.pack
+        labels = jnp.zeros((n,), jnp.int32)
+        d_input = conditioned(real_data(batch)[:1].repeat(n, axis=0), labels)
+        d_vars = dict(discriminator.init(d_rng, pack(d_input, m.pack), train=False))
+        if m.replay_size:
+            d_vars["replay"] = init_replay(m.replay_size, d_input.shape[1:])
+        z = conditioned(jnp.zeros((n, m.latent_dim)), labels)
+        return {"generator": generator.init(g_rng, z, train=False), "discriminator": d_vars}
 
     def sample(variables, rng, n):
-        g = variables["generator"]
-        z = jax.random.normal(rng, (n, m.latent_dim))
-        x = generator.apply(g, z, train=False)
+        """n samples; conditional models cycle the classes in blocks (a grid row per class)."""
+        labels = (jnp.arange(n) * max(num_classes, 1)) // n
+        x, _ = generate(variables["generator"]["params"],
+                        {k: v for k, v in variables["generator"].items() if k != "params"},
+                        rng, labels, n, train=False)
         return to_uint8(x) if data_key == "image" else x
 
     clip = config.losses.weight_clip
-    if clip < 0:
-        raise ValueError(f"losses.weight_clip={clip} must be >= 0 (0 disables clipping).")
-    if not 0.0 <= m.ema_decay < 1.0:
-        raise ValueError(f"model.ema_decay={m.ema_decay} must be in [0, 1) (0 disables the EMA).")
     return Method(
         name="gan",
         players=(Player("discriminator", discriminator_loss,
