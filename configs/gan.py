@@ -2,7 +2,8 @@
 
 DCGAN: tanh output, strided convs (sub-pixel upsampling in G), batch norm, LeakyReLU 0.2 in D,
 Adam 2e-4 beta1 0.5, N(0, 0.02) init, non-saturating loss.
-Presets: default (digits, CPU minutes), ring8 (MLP on the 8-Gaussian ring), cifar10.
+Presets: default = digits (CPU minutes), ring8 and grid25 (the 2-D mixture protocol: G 4x400
+ReLU+BN, D 3x200 maxout(5), z in R^2, Adam 1e-4 beta1 0.8, batch 100), cifar10.
 """
 
 from configs import default
@@ -14,7 +15,7 @@ def _digits():
     c.data.name = "digits"
     c.data.batch_size = 64
     c.model = dict(
-        arch="dcgan",  # dcgan | mlp
+        arch="dcgan",  # dcgan | sngan (ResNet, 32/48/64 px) | mlp (2-D points)
         latent_dim=64,
         base_features=256,  # 8x8 digits: one conv per net, so width carries the capacity
         upsample="subpixel",  # or "transpose"
@@ -22,6 +23,10 @@ def _digits():
         g_hidden=(400, 400, 400, 400),  # mlp only
         d_hidden=(200, 200, 200),  # mlp only
         maxout=5,  # mlp only: maxout pieces in D (1 = LeakyReLU)
+        sngan_g_features=256,  # sngan only: widths of Miyato et al. 2018
+        sngan_d_features=128,
+        spectral_norm=True,  # sngan only: spectral norm on every D layer
+        stddev_group=0,  # > 0: minibatch standard deviation feature in D (mlp, sngan)
         ema_decay=0.0,  # > 0: sample from an EMA of the generator weights
         conditional=False,  # class-conditional G and D (needs labels)
         pack=1,  # PacGAN-k: D judges k samples at once
@@ -61,6 +66,26 @@ def _ring8():
     return c
 
 
+def _sngan_cifar10():
+    """SNGAN (Miyato et al. 2018), ResNet + spectral norm + hinge loss, CIFAR-10 settings:
+    Adam 2e-4 (0, 0.9), 5 D steps per G step, batch 64."""
+    c = _cifar10()
+    c.model.arch = "sngan"
+    c.model.latent_dim = 128
+    c.losses.discriminator = "hinge"
+    c.losses.generator = "hinge"
+    c.schedule.d_steps = 5
+    c.optim.generator = default.adam(2e-4, b1=0.0, b2=0.9)
+    c.optim.discriminator = default.adam(2e-4, b1=0.0, b2=0.9)
+    return c
+
+
+def _grid25():
+    c = _ring8()
+    c.data.name = "grid25"
+    return c
+
+
 def _cifar10():
     c = _digits()
     c.data.name = "cifar10"
@@ -74,5 +99,6 @@ def _cifar10():
 
 
 def get_config(arg=None):
-    return default.select_preset({"default": _digits, "ring8": _ring8, "cifar10": _cifar10}, arg,
-                                 "configs/gan.py")()
+    presets = {"default": _digits, "digits": _digits, "ring8": _ring8, "grid25": _grid25,
+               "cifar10": _cifar10, "sngan_cifar10": _sngan_cifar10}
+    return default.select_preset(presets, arg, "configs/gan.py")()

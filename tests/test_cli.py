@@ -83,7 +83,7 @@ def test_tensorboard_event_files_with_tensorflow(tmp_path):
 
 @pytest.mark.parametrize("field, value, message", [
     ("data.name", "cifar11", "data.name to one of: ring8"),
-    ("method", "vea", "valid: gan, vae"),
+    ("method", "vea", "valid: aae, ali, bgan, gan, vae"),
     ("model.likelihood", "poisson", "model.likelihood"),
     ("model.upsample", "bilinear", "valid"),
     ("optim.name", "adamax", "optim.name"),
@@ -133,4 +133,4 @@ def test_cli_rejects_unknown_override_and_preset(tmp_path):
     bad_preset = subprocess.run(
         [sys.executable, "-m", "experiments.main", "--config=configs/gan.py:cifar100",
          f"--workdir={tmp_path}"], cwd=REPO, capture_output=True, text=True)
-    assert bad_preset.returncode != 0 and "valid presets: cifar10, default, ring8" in bad_preset.stderr
+    assert bad_preset.returncode != 0 and "valid presets: cifar10, default, digits, grid25, ring8" in bad_preset.stderr

@@ -435,7 +435,7 @@ def test_unknown_name_lists_valid_names():
             assert name in str(e.value)
 
 
-@pytest.mark.parametrize("name, size", [("digits", 16), ("patches", 17), ("dsprites", 28),
+@pytest.mark.parametrize("name, size", [("digits", 12), ("patches", 17), ("dsprites", 28),
                                         ("mnist", 64), ("ring8", 8)])
 def test_unsupported_image_size_names_the_field(name, size):
     with pytest.raises(ValueError, match="data.image_size"):
@@ -595,3 +595,13 @@ def test_tfds_not_prepared(name, tmp_path):
     assert info.shape == TFDS_SHAPES[name, None]
     assert info.num_train is None and info.num_test is None
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing downloaded
+
+
+def test_digits_enlarged_by_exact_pixel_replication():
+    small = data.get_source(cfg("digits"), "test").read_batch(np.arange(5))
+    big_cfg = cfg("digits", image_size=32)
+    big = data.get_source(big_cfg, "test").read_batch(np.arange(5))
+    assert data.get_info(big_cfg).shape == (32, 32, 1)
+    np.testing.assert_array_equal(big["image"][:, ::4, ::4], small["image"])
+    np.testing.assert_array_equal(big["image"][:, 3::4, 1::4], small["image"])
+    np.testing.assert_array_equal(big["label"], small["label"])

@@ -83,3 +83,70 @@ def test_gan_option_errors(tmp_path):
     config.model.conditional = True
     with pytest.raises(ValueError, match="needs class labels"):
         loop.train_and_evaluate(config, str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["ali", "aae"])
+def test_inference_methods_train_and_reconstruct(tmp_path, name):
+    import importlib
+
+    config = importlib.import_module(f"configs.{name}").get_config()
+    config.model.latent_dim = 4
+    config.model.encoder_features = (8, 8)
+    config.data.batch_size = 16
+    config.train.update(dict(num_steps=4, log_every=2, checkpoint_every=4, sample_every=4,
+                             tensorboard=False))
+    if name == "ali":
+        config.model.base_features = 8
+        config.model.encoder_dense = 16
+        config.model.joint_hidden = 16
+    else:
+        config.model.decoder_features = (8, 8)
+        config.model.dense = 16
+        config.model.critic_hidden = (16,)
+    loop.train_and_evaluate(config, str(tmp_path))
+    records = read_metrics(str(tmp_path), "train")
+    assert all(np.isfinite(v) for r in records for k, v in r.items() if k.startswith("loss/"))
+    model = genmodels.load(str(tmp_path))
+    x = model.sample(3)
+    assert x.shape == (3, 8, 8, 1) and x.dtype == np.uint8
+    z = model.encode(x)
+    assert z.shape == (3, 4)
+    np.testing.assert_array_equal(model.reconstruct(x), model.decode(z))
+
+
+def test_ali_on_points_logs_modes(tmp_path):
+    import configs.ali
+
+    config = configs.ali.get_config("ring8")
+    config.model.g_hidden = (16, 16)
+    config.model.d_hidden = (16,)
+    config.train.update(dict(num_steps=2, log_every=1, checkpoint_every=2, sample_every=2,
+                             tensorboard=False))
+    config.eval.every = 2
+    loop.train_and_evaluate(config, str(tmp_path))
+    assert read_metrics(str(tmp_path), "eval")[-1]["modes_num_samples"] == 2500
+    assert genmodels.load(str(tmp_path)).encode(np.zeros((2, 2), np.float32)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_sngan_hinge_on_32px_digits(tmp_path, conditional):
+    config = tiny_gan(num_steps=2, log_every=1, checkpoint_every=2, sample_every=2)
+    config.data.image_size = 32
+    config.model.update(dict(arch="sngan", sngan_g_features=8, sngan_d_features=8,
+                             conditional=conditional))
+    config.losses.update(dict(discriminator="hinge", generator="hinge"))
+    state = loop.train_and_evaluate(config, str(tmp_path))
+    assert "spectral" in state.collections["discriminator"]
+    assert "batch_stats" in state.collections["generator"]
+    samples = genmodels.load(str(tmp_path)).sample(10)
+    assert samples.shape == (10, 32, 32, 1)
+
+
+def test_minibatch_stddev_in_the_mlp_discriminator(tmp_path):
+    config = tiny_gan()
+    config.data.name = "ring8"
+    config.model.update(dict(arch="mlp", g_hidden=(16,), d_hidden=(16,), stddev_group=4))
+    state = loop.train_and_evaluate(config, str(tmp_path))
+    # The output layer sees the 16 hidden features plus the stddev feature.
+    out_kernel = [w for w in jax.tree.leaves(state.params["discriminator"]) if w.shape == (17, 1)]
+    assert len(out_kernel) == 1

@@ -9,7 +9,8 @@ from genmodels import data, methods
 from genmodels.train import loop
 from genmodels.train.writers import read_metrics
 
-PRESETS = {"vae": ("default", "cifar10"), "gan": ("default", "ring8", "cifar10")}
+PRESETS = {"vae": ("default", "cifar10"), "gan": ("default", "digits", "ring8", "grid25", "cifar10"),
+           "ali": ("default", "ring8", "grid25"), "aae": ("default",)}
 
 
 @pytest.mark.parametrize("name, preset", [(n, p) for n, ps in PRESETS.items() for p in ps])

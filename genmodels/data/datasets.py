@@ -8,7 +8,7 @@ from genmodels.data.base import DatasetInfo, Source, check_split
 
 # Allowed data.image_size values of each image dataset; the first is the default.
 _IMAGE_SIZES = {
-    "digits": (8,),
+    "digits": embedded.DIGITS_SIZES,
     "patches": embedded.PATCH_SIZES,
     "dsprites": dsprites.SIZES,
     **{name: spec.sizes for name, spec in tfds_sources.SPECS.items()},
@@ -50,7 +50,7 @@ def get_info(data_config) -> DatasetInfo:
     if name in embedded.POINT_DATASETS:
         return embedded.points_info(name)
     if name == "digits":
-        return embedded.digits_info()
+        return embedded.digits_info(size)
     if name == "patches":
         return embedded.patches_info(size)
     if name == "dsprites":
@@ -71,7 +71,7 @@ def get_source(data_config, split: str) -> Source:
     if name in embedded.POINT_DATASETS:
         return embedded.points_source(name, split)
     if name == "digits":
-        return embedded.digits_source(split)
+        return embedded.digits_source(split, size)
     if name == "patches":
         return embedded.patches_source(split, size)
     if name == "dsprites":

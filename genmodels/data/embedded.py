@@ -55,20 +55,28 @@ DIGITS_NUM_TRAIN = 1500  # of 1,797; the other 297 are the test split.
 _DIGITS_SPLIT_SEED = 0
 
 
-def digits_info() -> DatasetInfo:
-    return DatasetInfo("digits", "image", (8, 8, 1), DIGITS_NUM_TRAIN, 1797 - DIGITS_NUM_TRAIN,
-                       num_classes=10)
+DIGITS_SIZES = (8, 16, 32, 64)  # Allowed data.image_size values; 8 (native) is the default.
+
+
+def digits_info(size: int = 8) -> DatasetInfo:
+    return DatasetInfo("digits", "image", (size, size, 1), DIGITS_NUM_TRAIN,
+                       1797 - DIGITS_NUM_TRAIN, num_classes=10)
 
 
 @functools.lru_cache(maxsize=None)
-def digits_source(split: str) -> ArraySource:
-    """A fixed random permutation's first 1,500 examples are train, the rest test (each sorted)."""
+def digits_source(split: str, size: int = 8) -> ArraySource:
+    """A fixed random permutation's first 1,500 examples are train, the rest test (each sorted).
+
+    size > 8 enlarges the images by exact pixel replication (for architectures that need
+    32 px or more, e.g. SNGAN); the pixel values are unchanged."""
     from sklearn.datasets import load_digits  # Reads the CSV bundled with scikit-learn.
 
     digits = load_digits()
     perm = np.random.default_rng(_DIGITS_SPLIT_SEED).permutation(len(digits.target))
     index = np.sort(perm[:DIGITS_NUM_TRAIN] if split == "train" else perm[DIGITS_NUM_TRAIN:])
     image = np.round(digits.images[index] * 255 / 16).astype(np.uint8)[..., None]
+    factor = size // 8
+    image = image.repeat(factor, axis=1).repeat(factor, axis=2)
     return ArraySource(image=image, label=digits.target[index].astype(np.int32))
 
 

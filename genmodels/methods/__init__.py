@@ -1,9 +1,10 @@
 """Methods by name: `config.method` selects the builder, which validates the config."""
 
-from genmodels.methods import gan, vae
+from genmodels.methods import aae, ali, bgan, gan, vae
 from genmodels.methods.base import Method, Player, split_variables, variables_of
 
-METHODS = {"vae": vae.build, "gan": gan.build}
+METHODS = {"vae": vae.build, "gan": gan.build, "bgan": bgan.build, "ali": ali.build,
+           "aae": aae.build}
 
 
 def build(config, info) -> Method:

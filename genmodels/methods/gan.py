@@ -25,16 +25,17 @@ from genmodels.methods.base import Method, Player
 from genmodels.nn import check_upsample_kind
 from genmodels.train.optim import make_optimizer
 
-ARCHITECTURES = ("dcgan", "mlp")
+ARCHITECTURES = ("dcgan", "sngan", "mlp")
 
 
-def apply_module(module, params, collections, *args, train: bool):
+def apply_module(module, params, collections, *args, train: bool, **kwargs):
     """module.apply in train or eval mode; returns (output, updated mutable collections)."""
     variables = {"params": params, **collections}
     if train and collections:
-        out, updates = module.apply(variables, *args, train=True, mutable=list(collections))
+        out, updates = module.apply(variables, *args, train=True, mutable=list(collections),
+                                    **kwargs)
         return out, dict(updates)
-    return module.apply(variables, *args, train=train), collections
+    return module.apply(variables, *args, train=train, **kwargs), collections
 
 
 def clip_weights(c: float):
@@ -53,10 +54,16 @@ def build_networks(config, info):
             raise ValueError(f"model.arch='mlp' is for 2-D point datasets (ring8, grid25); "
                              f"data.name={info.name!r} holds images: use model.arch='dcgan'.")
         return (models.MLPGenerator(info.shape[-1], tuple(m.g_hidden), m.use_batch_norm),
-                models.MLPDiscriminator(tuple(m.d_hidden), m.maxout))
+                models.MLPDiscriminator(tuple(m.d_hidden), m.maxout, m.stddev_group))
     if info.kind != "image":
-        raise ValueError(f"model.arch='dcgan' needs images; data.name={info.name!r} holds "
+        raise ValueError(f"model.arch={m.arch!r} needs images; data.name={info.name!r} holds "
                          "points: use model.arch='mlp'.")
+    if m.arch == "sngan":
+        models.sngan_check_image_shape(info.shape)
+        num_classes = info.num_classes if m.conditional else None
+        return (models.SNGANGenerator(tuple(info.shape), m.sngan_g_features, num_classes),
+                models.SNGANDiscriminator(m.sngan_d_features, num_classes, m.spectral_norm,
+                                          m.stddev_group or None))
     models.dcgan_num_upsamplings(info.shape)
     check_upsample_kind(m.upsample)
     return (models.DCGANGenerator(tuple(info.shape), m.base_features, m.upsample, m.use_batch_norm),
@@ -108,6 +115,12 @@ def check_options(config, info) -> None:
     if m.pack < 1 or config.data.batch_size % m.pack:
         raise ValueError(f"model.pack={m.pack} must be >= 1 and divide data.batch_size="
                          f"{config.data.batch_size}.")
+    if m.conditional and m.arch == "sngan" and m.pack > 1:
+        raise ValueError("model.pack > 1 cannot be combined with the projection discriminator of "
+                         "a conditional SNGAN (model.conditional=True, model.arch='sngan').")
+    if m.replay_size and m.conditional and m.arch == "sngan":
+        raise ValueError("model.replay_size > 0 needs the labels in the replayed inputs; a "
+                         "conditional SNGAN takes labels in the network: use model.arch='dcgan'.")
     if m.replay_size < 0 or not 0.0 <= m.replay_fraction <= 1.0:
         raise ValueError(f"model.replay_size={m.replay_size} must be >= 0 and "
                          f"model.replay_fraction={m.replay_fraction} in [0, 1].")
@@ -128,23 +141,28 @@ def build(config, info) -> Method:
     penalty_weight = config.losses.penalty_weight
     data_key = "image" if info.kind == "image" else "x"
     num_classes = info.num_classes if m.conditional else 0
+    # SNGAN conditions inside the networks (conditional BN, projection D); the others on inputs.
+    labels_to_modules = bool(num_classes) and m.arch == "sngan"
 
     def real_data(batch):
         x = batch[data_key]
         return to_signed(x) if data_key == "image" else x
 
     def conditioned(x, labels):
-        return attach_labels(x, labels, num_classes) if num_classes else x
+        return attach_labels(x, labels, num_classes) if num_classes and not labels_to_modules else x
+
+    def module_labels(labels):
+        return {"labels": labels} if labels_to_modules else {}
 
     def generate(g_params, g_colls, rng, labels, n, train):
         z = conditioned(jax.random.normal(rng, (n, m.latent_dim)), labels)
-        return apply_module(generator, g_params, g_colls, z, train=train)
+        return apply_module(generator, g_params, g_colls, z, train=train, **module_labels(labels))
 
-    def discriminate(d_params, d_colls, x, train=True):
+    def discriminate(d_params, d_colls, x, labels, train=True):
         """Logits of packed, conditioned inputs; d_colls may hold the replay buffer."""
         module_colls = {k: v for k, v in d_colls.items() if k != "replay"}
         logits, module_colls = apply_module(discriminator, d_params, module_colls, pack(x, m.pack),
-                                            train=train)
+                                            train=train, **module_labels(labels))
         return logits, {**d_colls, **module_colls}
 
     def discriminator_loss(params, collections, batch, rng):
@@ -158,9 +176,10 @@ def build(config, info) -> Method:
         if m.replay_size:
             fake, replay_state = replay(d_colls["replay"], fake, replay_rng, m.replay_fraction)
             d_colls = {**d_colls, "replay": replay_state}
-        real_logits, d_colls = discriminate(d_params, d_colls, real)
-        fake_logits, d_colls = discriminate(d_params, d_colls, fake)
-        reg = penalty(lambda x: discriminate(d_params, d_colls, x)[0], real, fake, penalty_rng)
+        real_logits, d_colls = discriminate(d_params, d_colls, real, labels)
+        fake_logits, d_colls = discriminate(d_params, d_colls, fake, labels)
+        reg = penalty(lambda x: discriminate(d_params, d_colls, x, labels)[0], real, fake,
+                      penalty_rng)
         loss = d_loss(real_logits, fake_logits) + penalty_weight * reg
         metrics = {"d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
                    "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)), "penalty": reg}
@@ -172,7 +191,7 @@ def build(config, info) -> Method:
                                  batch[data_key].shape[0], train=True)
         # D runs in train mode (batch statistics of the fakes) but only its own step updates it.
         fake_logits, _ = discriminate(params["discriminator"], collections["discriminator"],
-                                      conditioned(fake, labels))
+                                      conditioned(fake, labels), labels)
         return g_loss(fake_logits), ({}, {"generator": g_colls})
 
     def init(rng, batch):
@@ -180,11 +199,13 @@ def build(config, info) -> Method:
         n = 2 * m.pack
         labels = jnp.zeros((n,), jnp.int32)
         d_input = conditioned(real_data(batch)[:1].repeat(n, axis=0), labels)
-        d_vars = dict(discriminator.init(d_rng, pack(d_input, m.pack), train=False))
+        d_vars = dict(discriminator.init(d_rng, pack(d_input, m.pack), train=False,
+                                         **module_labels(labels[:2])))
         if m.replay_size:
             d_vars["replay"] = init_replay(m.replay_size, d_input.shape[1:])
         z = conditioned(jnp.zeros((n, m.latent_dim)), labels)
-        return {"generator": generator.init(g_rng, z, train=False), "discriminator": d_vars}
+        return {"generator": generator.init(g_rng, z, train=False, **module_labels(labels)),
+                "discriminator": d_vars}
 
     def sample(variables, rng, n):
         """n samples; conditional models cycle the classes in blocks (a grid row per class)."""

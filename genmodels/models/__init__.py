@@ -14,3 +14,31 @@ __all__ = [
     "check_divisible",
     "dcgan_num_upsamplings",
 ]
+
+from genmodels.models.set_discriminators import (  # noqa: E402
+    SetDCGANDiscriminator,
+    SetMLPDiscriminator,
+)
+
+__all__ += ["SetDCGANDiscriminator", "SetMLPDiscriminator"]
+
+from genmodels.models.sngan import (  # noqa: E402
+    SNGAN_IMAGE_SIZES,
+    ConditionalBatchNorm,
+    SNGANDiscriminator,
+    SNGANDiscriminatorBlock,
+    SNGANGenerator,
+    SNGANGeneratorBlock,
+    sngan_check_image_shape,
+)
+
+__all__ += [
+    "SNGAN_IMAGE_SIZES",
+    "ConditionalBatchNorm",
+    "SNGANDiscriminator",
+    "SNGANDiscriminatorBlock",
+    "SNGANGenerator",
+    "SNGANGeneratorBlock",
+    "sngan_check_image_shape",
+]
+from genmodels.models.joint import JointConvDiscriminator, JointMLPDiscriminator, MLPEncoder  # noqa: E402,F401

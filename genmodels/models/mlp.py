@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import flax.linen as nn
 
+from genmodels.nn.minibatch import MinibatchStddev
+
 
 class Maxout(nn.Module):
     """maxout(k): h_j = max_i (W x + b)_{j, i}: a Dense to k * features, max over the k pieces."""
@@ -43,6 +45,7 @@ class MLPDiscriminator(nn.Module):
 
     hidden: Sequence[int] = (200, 200, 200)
     maxout: int = 5
+    stddev_group: int = 0  # > 0: minibatch standard deviation feature before the output layer
 
     @nn.compact
     def __call__(self, x, train: bool):
@@ -54,4 +57,6 @@ class MLPDiscriminator(nn.Module):
                 h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
             else:
                 h = Maxout(width, self.maxout)(h)
+        if self.stddev_group:
+            h = MinibatchStddev(self.stddev_group)(h, train)
         return nn.Dense(1)(h)[:, 0]

@@ -1,0 +1,31 @@
+"""ALI / BiGAN: generator, encoder and a joint discriminator D(x, z).
+
+Presets: default (digits), ring8, grid25 (the 2-D mixture protocol architecture, for the mode
+coverage comparison of REFERENCES.md).
+"""
+
+from configs import default, gan
+
+
+def _digits():
+    c = gan.get_config()
+    c.method = "ali"
+    c.model.latent_dim = 16
+    c.model.encoder_features = (64, 128)
+    c.model.encoder_dense = 256
+    c.model.joint_hidden = 512
+    return c
+
+
+def _mixture(name):
+    c = gan.get_config(name)
+    c.method = "ali"
+    c.model.encoder_features = ()  # Unused on points: the encoder is an MLP.
+    c.model.encoder_dense = 0
+    c.model.joint_hidden = 0
+    return c
+
+
+def get_config(arg=None):
+    return default.select_preset({"default": _digits, "ring8": lambda: _mixture("ring8"),
+                                  "grid25": lambda: _mixture("grid25")}, arg, "configs/ali.py")()

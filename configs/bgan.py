@@ -1,0 +1,88 @@
+"""Mixed-batch GANs, BGAN and M-BGAN (Lucas, Tallec, Ollivier, Verbeek 2018); docs/bgan.md.
+
+The generators are those of configs/gan.py (model.arch dcgan | mlp); the discriminator is a
+symmetric set discriminator (model.d_set_layers, model.set_pool) that predicts the fraction of
+real samples in a mixed batch. Presets: default (digits, CPU minutes), ring8 and grid25 (the
+2-D mixture protocol, about a minute each on a 2-core CPU), cifar10 (paper scale).
+"""
+
+from ml_collections import config_dict
+
+from configs import default, gan
+
+
+def _digits():
+    c = default.base_config()
+    c.method = "bgan"
+    c.data.name = "digits"
+    c.data.batch_size = 64
+    # The model block of configs/gan.py (so every field its generators read exists), plus the set
+    # discriminator's fields. GAN-only discriminator options (conditional, pack, replay_size,
+    # stddev_group, sngan_*) are rejected by the bgan method unless left off.
+    c.model = gan.get_config().model
+    c.model.arch = "dcgan"  # dcgan | mlp: the generator of configs/gan.py + a set discriminator
+    c.model.latent_dim = 64
+    c.model.base_features = 256  # 8x8 digits: one conv per net, so width carries the capacity
+    c.model.use_batch_norm = True  # the generator's batch norm only
+    c.model.d_use_batch_norm = False  # dcgan set D: batch norm leaks batch statistics
+    c.model.d_set_layers = (-1,)  # set layers after these D stages (0 = input, -1 = last)
+    c.model.set_pool = "mean"  # mean | max: the batch statistic of the set layers
+    c.bgan = dict(
+        variant="bgan",  # bgan: D(b) = sigmoid(mean_i s_i) | mbgan: per-element loss, averaged
+        mixes_per_step=1,  # mixed batches per discriminator update (same real and fake batch)
+        fixed_ratio=config_dict.placeholder(float),  # None: p ~ U[0, 1]; else a fixed p
+        target="realised",  # realised fraction of real slots | sampled p
+    )
+    c.losses = dict(generator="non_saturating")  # on the batch logit: -ln D(b_fake)
+    c.schedule = dict(d_steps=1, g_steps=1)
+    c.optim = dict(generator=default.adam(2e-4, b1=0.5), discriminator=default.adam(2e-4, b1=0.5))
+    c.train.num_steps = 6000
+    c.train.log_every = 200
+    c.train.checkpoint_every = 2000
+    c.train.sample_every = 1000
+    c.eval.every = 0
+    c.eval.metrics = ()
+    return c
+
+
+def _ring8():
+    c = _digits()
+    c.data.name = "ring8"
+    c.data.batch_size = 100
+    c.model.arch = "mlp"
+    c.model.latent_dim = 2
+    c.model.d_set_layers = (1, 2)
+    c.optim.generator = default.adam(1e-4, b1=0.8)
+    c.optim.discriminator = default.adam(1e-4, b1=0.8)
+    c.train.num_steps = 5000
+    c.train.log_every = 250
+    c.train.checkpoint_every = 5000
+    c.train.sample_every = 1000
+    c.train.num_sample_images = 2500
+    c.eval.every = 1000
+    c.eval.metrics = ("modes",)
+    return c
+
+
+def _grid25():
+    c = _ring8()
+    c.data.name = "grid25"
+    return c
+
+
+def _cifar10():
+    c = _digits()
+    c.data.name = "cifar10"
+    c.model.latent_dim = 100
+    c.model.base_features = 64
+    c.model.d_set_layers = (-2, -1)  # after the 8x8 and 4x4 stages
+    c.train.num_steps = 100_000
+    c.train.log_every = 500
+    c.train.checkpoint_every = 5000
+    c.train.sample_every = 2000
+    return c
+
+
+def get_config(arg=None):
+    return default.select_preset({"default": _digits, "ring8": _ring8, "grid25": _grid25,
+                                  "cifar10": _cifar10}, arg, "configs/bgan.py")()

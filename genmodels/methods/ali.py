@@ -1,0 +1,105 @@
+"""ALI / BiGAN (Dumoulin et al. 2017; Donahue et al. 2017): adversarial inference.
+
+A generator G: z -> x and an encoder E: x -> z (Gaussian, reparameterised) are one player; a
+joint discriminator D(x, z) is the other. D separates data pairs (x, E(x)) from model pairs
+(G(z), z) with losses.discriminator; G and E minimise the same loss with the roles of the two
+pairs swapped (the non-saturating form ALI uses). At the optimum the two joint distributions
+match, so E inverts G; reconstructions are G(E(x)).
+"""
+
+import jax
+import jax.numpy as jnp
+
+from genmodels import distributions as dist
+from genmodels import losses, models
+from genmodels.data import to_signed, to_uint8
+from genmodels.methods.base import Method, Player
+from genmodels.methods.gan import apply_module, build_networks
+from genmodels.train.optim import make_optimizer
+
+
+def build_encoder_and_critic(config, info):
+    m = config.model
+    if info.kind == "points":
+        return (models.MLPEncoder(m.latent_dim, tuple(m.g_hidden[:2])),
+                models.JointMLPDiscriminator(tuple(m.d_hidden), m.maxout))
+    models.check_divisible(info.shape, len(m.encoder_features), "model.encoder_features")
+    return (models.ConvEncoder(m.latent_dim, tuple(m.encoder_features), m.encoder_dense),
+            models.JointConvDiscriminator(tuple(m.encoder_features), m.joint_hidden))
+
+
+def build(config, info) -> Method:
+    m = config.model
+    generator, _ = build_networks(config, info)
+    encoder, critic = build_encoder_and_critic(config, info)
+    d_loss = losses.get("discriminator", config.losses.discriminator, "losses.discriminator")
+    data_key = "image" if info.kind == "image" else "x"
+
+    def real_data(batch):
+        return to_signed(batch[data_key]) if data_key == "image" else batch[data_key]
+
+    def pair_logits(params, collections, batch, rng):
+        """Logits of (x, E(x)) and (G(z), z), and G's updated collections."""
+        e_rng, z_rng = jax.random.split(rng)
+        gen = params["generator"]
+        x = real_data(batch)
+        mean, log_scale = encoder.apply({"params": gen["encoder"]}, x, train=True)
+        z_hat = dist.diag_gaussian_sample(e_rng, mean, log_scale)
+        z = jax.random.normal(z_rng, (x.shape[0], m.latent_dim))
+        x_hat, g_colls = apply_module(generator, gen["decoder"], collections["generator"], z,
+                                      train=True)
+        d = {"params": params["discriminator"]}
+        return critic.apply(d, x, z_hat, train=True), critic.apply(d, x_hat, z, train=True), g_colls
+
+    def discriminator_loss(params, collections, batch, rng):
+        data_logits, model_logits, _ = pair_logits(params, collections, batch, rng)
+        metrics = {"d_data": jnp.mean(jax.nn.sigmoid(data_logits)),
+                   "d_model": jnp.mean(jax.nn.sigmoid(model_logits))}
+        return d_loss(data_logits, model_logits), (metrics, {})
+
+    def generator_loss(params, collections, batch, rng):
+        data_logits, model_logits, g_colls = pair_logits(params, collections, batch, rng)
+        return d_loss(model_logits, data_logits), ({}, {"generator": g_colls})
+
+    def init(rng, batch):
+        g_rng, e_rng, d_rng = jax.random.split(rng, 3)
+        x = real_data(batch)[:2]
+        z = jnp.zeros((2, m.latent_dim))
+        g_vars = generator.init(g_rng, z, train=False)
+        params = {"decoder": g_vars["params"],
+                  "encoder": encoder.init(e_rng, x, train=False)["params"]}
+        return {"generator": {**g_vars, "params": params},
+                "discriminator": critic.init(d_rng, x, z, train=False)}
+
+    def decode_signed(variables, z):
+        g = variables["generator"]
+        colls = {k: v for k, v in g.items() if k != "params"}
+        return generator.apply({"params": g["params"]["decoder"], **colls}, z, train=False)
+
+    def to_data(x):
+        return to_uint8(x) if data_key == "image" else x
+
+    def encode(variables, x):
+        x = to_signed(x) if data_key == "image" else x
+        params = variables["generator"]["params"]["encoder"]
+        return encoder.apply({"params": params}, x, train=False)[0]
+
+    def decode(variables, z):
+        return to_data(decode_signed(variables, z))
+
+    def sample(variables, rng, n):
+        return decode(variables, jax.random.normal(rng, (n, m.latent_dim)))
+
+    def reconstruct(variables, x, rng=None):
+        return decode(variables, encode(variables, x))
+
+    return Method(
+        name="ali",
+        players=(Player("discriminator", discriminator_loss,
+                        make_optimizer(config.optim.discriminator, "optim.discriminator")),
+                 Player("generator", generator_loss,
+                        make_optimizer(config.optim.generator, "optim.generator"))),
+        schedule=(("discriminator", config.schedule.d_steps),
+                  ("generator", config.schedule.g_steps)),
+        init=init, sample=sample, encode=encode, decode=decode, reconstruct=reconstruct,
+        latent_dim=m.latent_dim, metrics=("modes",) if info.modes is not None else ())

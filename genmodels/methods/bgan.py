@@ -1,0 +1,201 @@
+"""Mixed-batch GANs with symmetric discriminators: BGAN and M-BGAN (Lucas, Tallec, Ollivier,
+Verbeek, ICML 2018). See docs/bgan.md.
+
+The discriminator sees a whole batch b that mixes real and generated samples and predicts the
+fraction of real ones. Per mixed batch: p ~ U[0, 1] (or bgan.fixed_ratio); each of the B slots
+holds the real sample with probability p and the generated one otherwise; the target is the
+realised fraction of real slots t = mean_i m_i (bgan.target="realised", or the sampled p). With
+per-element scores s_i of a permutation-invariant discriminator:
+  BGAN:    D(b) = sigmoid(mean_i s_i),  L_D = -E[t ln D(b) + (1 - t) ln(1 - D(b))]
+  M-BGAN:  every s_i predicts t on its own, L_D = E[mean_i BCE(sigmoid(s_i); t)]
+The generator wants its all-generated batches predicted as real: losses.generator applied to the
+batch logit mean_i s_i (BGAN) or to every s_i (M-BGAN); "non_saturating" minimises -ln D(b_fake).
+"""
+
+import jax
+import jax.numpy as jnp
+
+from genmodels import losses, models
+from genmodels.data import to_signed, to_uint8
+from genmodels.methods.base import Method, Player
+from genmodels.methods.gan import apply_module, build_networks
+from genmodels.nn.sets import check_pool, resolve_set_layers
+from genmodels.train.optim import make_optimizer
+
+VARIANTS = ("bgan", "mbgan")
+TARGETS = ("realised", "sampled")
+ARCHITECTURES = ("dcgan", "mlp")  # Those with a set discriminator.
+# configs/gan.py model options that change what a GAN discriminator sees, with their "off"
+# values: the set discriminator has none of them.
+GAN_ONLY_OPTIONS = {"conditional": False, "pack": 1, "replay_size": 0, "stddev_group": 0}
+
+
+def sample_ratio(rng: jax.Array, fixed_ratio=None) -> jax.Array:
+    """p ~ U[0, 1], or the constant fixed_ratio when it is given."""
+    if fixed_ratio is not None:
+        return jnp.asarray(fixed_ratio, jnp.float32)
+    return jax.random.uniform(rng)
+
+
+def mix_batches(rng: jax.Array, real: jax.Array, fake: jax.Array, p) -> tuple[jax.Array, jax.Array]:
+    """(mixed, mask): m_i ~ Bernoulli(p) per slot; mixed_i = real_i if m_i else fake_i.
+
+    p = 0 gives the fake batch and p = 1 the real one exactly.
+    """
+    mask = jax.random.bernoulli(rng, p, (real.shape[0],))
+    select = mask.reshape(-1, *([1] * (real.ndim - 1)))
+    return jnp.where(select, real, fake), mask
+
+
+def ratio_bce(logits: jax.Array, target: jax.Array) -> jax.Array:
+    """Element-wise -(t ln sigmoid(l) + (1 - t) ln(1 - sigmoid(l))), stable for any logit."""
+    return -(target * jax.nn.log_sigmoid(logits) + (1.0 - target) * jax.nn.log_sigmoid(-logits))
+
+
+def binary_entropy(t: jax.Array) -> jax.Array:
+    """H(t) = -t ln t - (1 - t) ln(1 - t) (0 ln 0 = 0): the minimum over l of ratio_bce(l, t)."""
+    return -(jax.scipy.special.xlogy(t, t) + jax.scipy.special.xlogy(1.0 - t, 1.0 - t))
+
+
+def ratio_loss(scores: jax.Array, target: jax.Array, variant: str) -> jax.Array:
+    """Discriminator loss of scores [..., B] for targets [...], averaged over the leading axes.
+
+    bgan:  BCE(mean_i s_i; t);   mbgan:  mean_i BCE(s_i; t).
+    """
+    target = jnp.asarray(target, jnp.float32)[..., None]
+    if variant == "bgan":
+        return jnp.mean(ratio_bce(jnp.mean(scores, axis=-1, keepdims=True), target))
+    return jnp.mean(ratio_bce(scores, target))
+
+
+def predicted_ratio(scores: jax.Array, variant: str) -> jax.Array:
+    """The batch's predicted fraction of real samples: sigmoid(mean_i s_i) (bgan) or the ensemble
+    mean_i sigmoid(s_i) (mbgan); scores [..., B] -> [...]."""
+    if variant == "bgan":
+        return jax.nn.sigmoid(jnp.mean(scores, axis=-1))
+    return jnp.mean(jax.nn.sigmoid(scores), axis=-1)
+
+
+def generator_logits(scores: jax.Array, variant: str) -> jax.Array:
+    """What losses.generator sees for an all-fake batch: [mean_i s_i] (bgan) or every s_i."""
+    return jnp.mean(scores, axis=-1, keepdims=True) if variant == "bgan" else scores
+
+
+def check_config(config) -> None:
+    """ValueErrors naming the field for bad bgan.* and model fields (shapes: build_networks)."""
+    b, m = config.bgan, config.model
+    if m.arch not in ARCHITECTURES:
+        raise ValueError(f"model.arch={m.arch!r} has no set discriminator; bgan supports "
+                         f"{', '.join(ARCHITECTURES)}.")
+    for name, off in GAN_ONLY_OPTIONS.items():
+        if m.get(name, off) != off:
+            raise ValueError(f"model.{name}={m[name]!r} is a GAN discriminator option that bgan "
+                             f"does not support; set it to {off!r}.")
+    if b.variant not in VARIANTS:
+        raise ValueError(f"Unknown BGAN variant {b.variant!r} (bgan.variant); valid: "
+                         f"{', '.join(VARIANTS)}.")
+    if b.target not in TARGETS:
+        raise ValueError(f"Unknown BGAN target {b.target!r} (bgan.target); valid: "
+                         f"{', '.join(TARGETS)}.")
+    if not isinstance(b.mixes_per_step, int) or b.mixes_per_step < 1:
+        raise ValueError(f"bgan.mixes_per_step={b.mixes_per_step!r} must be an integer >= 1.")
+    if b.fixed_ratio is not None and not 0.0 <= b.fixed_ratio <= 1.0:
+        raise ValueError(f"bgan.fixed_ratio={b.fixed_ratio} must be in [0, 1] (or None: "
+                         "p ~ U[0, 1]).")
+    check_pool(m.set_pool, "model.set_pool")
+    if not 0.0 <= m.ema_decay < 1.0:
+        raise ValueError(f"model.ema_decay={m.ema_decay} must be in [0, 1) (0 disables the EMA).")
+
+
+def build_discriminator(config, info):
+    """The set discriminator for model.arch (mlp: points; dcgan: images)."""
+    m = config.model
+    stages = len(m.d_hidden) if m.arch == "mlp" else models.dcgan_num_upsamplings(info.shape)
+    resolve_set_layers(tuple(m.d_set_layers), stages, "model.d_set_layers")
+    if m.arch == "mlp":
+        return models.SetMLPDiscriminator(tuple(m.d_hidden), m.maxout, tuple(m.d_set_layers),
+                                          m.set_pool)
+    return models.SetDCGANDiscriminator(m.base_features, m.d_use_batch_norm,
+                                        tuple(m.d_set_layers), m.set_pool)
+
+
+def build(config, info) -> Method:
+    m, b = config.model, config.bgan
+    check_config(config)
+    generator, _ = build_networks(config, info)  # Validates the data kind, shapes, upsampling.
+    discriminator = build_discriminator(config, info)
+    g_loss = losses.get("generator", config.losses.generator, "losses.generator")
+    data_key = "image" if info.kind == "image" else "x"
+    variant, fixed_ratio, mixes = b.variant, b.fixed_ratio, b.mixes_per_step
+    realised = b.target == "realised"
+
+    def real_data(batch):
+        x = batch[data_key]
+        return to_signed(x) if data_key == "image" else x
+
+    def generate(params, collections, rng, n, train):
+        z = jax.random.normal(rng, (n, m.latent_dim))
+        return apply_module(generator, params["generator"], collections["generator"], z,
+                            train=train)
+
+    def discriminator_loss(params, collections, batch, rng):
+        fake_rng, mix_rng = jax.random.split(rng)
+        real = real_data(batch)
+        fake, _ = generate(params, collections, fake_rng, real.shape[0], train=True)
+        fake = jax.lax.stop_gradient(fake)
+        d_params, d_colls = params["discriminator"], collections["discriminator"]
+        scores, targets, ratios = [], [], []
+        for j in range(mixes):  # The same real and fake batches, a fresh mix each time.
+            p_rng, mask_rng = jax.random.split(jax.random.fold_in(mix_rng, j))
+            p = sample_ratio(p_rng, fixed_ratio)
+            mixed, mask = mix_batches(mask_rng, real, fake, p)
+            s, d_colls = apply_module(discriminator, d_params, d_colls, mixed, train=True)
+            scores.append(s)
+            targets.append(jnp.mean(mask.astype(jnp.float32)) if realised else p)
+            ratios.append(p)
+        scores, targets = jnp.stack(scores), jnp.stack(targets)
+        loss = ratio_loss(scores, targets, variant)
+        entropy = jnp.mean(binary_entropy(targets))
+        real_scores, _ = apply_module(discriminator, d_params, d_colls, real, train=True)
+        pred = predicted_ratio(jax.lax.stop_gradient(scores), variant)
+        metrics = {
+            "bgan/target": jnp.mean(targets),
+            "bgan/sampled_ratio": jnp.mean(jnp.stack(ratios)),
+            "bgan/d_entropy": entropy,  # The irreducible part of L_D: H(t).
+            "bgan/d_kl": loss - entropy,  # L_D - H(t) = E KL(Bern(t) || Bern(prediction)) >= 0.
+            "bgan/pred_error": jnp.mean(jnp.abs(pred - targets)),
+            "bgan/pred_real": predicted_ratio(jax.lax.stop_gradient(real_scores), variant),
+        }
+        return loss, (metrics, {"discriminator": d_colls})
+
+    def generator_loss(params, collections, batch, rng):
+        n = batch[data_key].shape[0]
+        fake, g_colls = generate(params, collections, rng, n, train=True)
+        # D runs in train mode but only its own step updates it (its collections are dropped).
+        scores, _ = apply_module(discriminator, params["discriminator"],
+                                 collections["discriminator"], fake, train=True)
+        metrics = {"bgan/pred_fake": predicted_ratio(jax.lax.stop_gradient(scores), variant)}
+        return g_loss(generator_logits(scores, variant)), (metrics, {"generator": g_colls})
+
+    def init(rng, batch):
+        g_rng, d_rng = jax.random.split(rng)
+        z = jnp.zeros((2, m.latent_dim))
+        return {"generator": generator.init(g_rng, z, train=False),
+                "discriminator": discriminator.init(d_rng, real_data(batch)[:2], train=False)}
+
+    def sample(variables, rng, n):
+        z = jax.random.normal(rng, (n, m.latent_dim))
+        x = generator.apply(variables["generator"], z, train=False)
+        return to_uint8(x) if data_key == "image" else x
+
+    return Method(
+        name="bgan",
+        players=(Player("discriminator", discriminator_loss,
+                        make_optimizer(config.optim.discriminator, "optim.discriminator")),
+                 Player("generator", generator_loss,
+                        make_optimizer(config.optim.generator, "optim.generator"),
+                        ema_decay=m.ema_decay or None)),
+        schedule=(("discriminator", config.schedule.d_steps),
+                  ("generator", config.schedule.g_steps)),
+        init=init, sample=sample, latent_dim=m.latent_dim,
+        metrics=("modes",) if info.modes is not None else ())
