@@ -147,7 +147,8 @@ def _loss_terms(scores, two, logit):
         two=bgan.ratio_loss(two, jnp.array([p, 1.0]), "bgan"),
         at_optimum=bgan.ratio_loss(jnp.full((4,), logit), p, "bgan"),
         entropy=bgan.binary_entropy(jnp.float32(p)), entropy0=bgan.binary_entropy(jnp.float32(0)),
-        g_bgan=bgan.generator_logits(scores, "bgan"), g_mbgan=bgan.generator_logits(scores, "mbgan"))
+        g_bgan=bgan.generator_logits(scores, "bgan"),
+        g_mbgan=bgan.generator_logits(scores, "mbgan"))
 
 
 def test_discriminator_losses_match_hand_computation():
