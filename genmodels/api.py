@@ -1,7 +1,6 @@
 """Trained runs as Python objects: `genmodels.load(W)`, plus the eval and sample modes."""
 
 import json
-import math
 import os
 
 import jax

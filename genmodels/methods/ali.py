@@ -13,9 +13,8 @@ import jax.numpy as jnp
 from genmodels import distributions as dist
 from genmodels import losses, models
 from genmodels.data import to_signed, to_uint8
-from genmodels.methods.base import Method, Player
-from genmodels.methods.gan import apply_module, build_networks
-from genmodels.train.optim import make_optimizer
+from genmodels.methods.base import Method
+from genmodels.methods.gan import adversarial_method, apply_module, build_networks
 
 
 def build_encoder_and_critic(config, info):
@@ -93,13 +92,7 @@ def build(config, info) -> Method:
     def reconstruct(variables, x, rng=None):
         return decode(variables, encode(variables, x))
 
-    return Method(
-        name="ali",
-        players=(Player("discriminator", discriminator_loss,
-                        make_optimizer(config.optim.discriminator, "optim.discriminator")),
-                 Player("generator", generator_loss,
-                        make_optimizer(config.optim.generator, "optim.generator"))),
-        schedule=(("discriminator", config.schedule.d_steps),
-                  ("generator", config.schedule.g_steps)),
+    return adversarial_method(
+        "ali", config, discriminator_loss, generator_loss,
         init=init, sample=sample, encode=encode, decode=decode, reconstruct=reconstruct,
         latent_dim=m.latent_dim, metrics=("modes",) if info.modes is not None else ())

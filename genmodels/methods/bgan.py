@@ -17,10 +17,9 @@ import jax.numpy as jnp
 
 from genmodels import losses, models
 from genmodels.data import to_signed, to_uint8
-from genmodels.methods.base import Method, Player
-from genmodels.methods.gan import apply_module, build_networks
+from genmodels.methods.base import Method
+from genmodels.methods.gan import adversarial_method, apply_module, build_networks
 from genmodels.nn.sets import check_pool, resolve_set_layers
-from genmodels.train.optim import make_optimizer
 
 VARIANTS = ("bgan", "mbgan")
 TARGETS = ("realised", "sampled")
@@ -188,14 +187,7 @@ def build(config, info) -> Method:
         x = generator.apply(variables["generator"], z, train=False)
         return to_uint8(x) if data_key == "image" else x
 
-    return Method(
-        name="bgan",
-        players=(Player("discriminator", discriminator_loss,
-                        make_optimizer(config.optim.discriminator, "optim.discriminator")),
-                 Player("generator", generator_loss,
-                        make_optimizer(config.optim.generator, "optim.generator"),
-                        ema_decay=m.ema_decay or None)),
-        schedule=(("discriminator", config.schedule.d_steps),
-                  ("generator", config.schedule.g_steps)),
+    return adversarial_method(
+        "bgan", config, discriminator_loss, generator_loss, ema_decay=m.ema_decay or None,
         init=init, sample=sample, latent_dim=m.latent_dim,
         metrics=("modes",) if info.modes is not None else ())

@@ -38,6 +38,24 @@ def apply_module(module, params, collections, *args, train: bool, **kwargs):
     return module.apply(variables, *args, train=train, **kwargs), collections
 
 
+def adversarial_method(name: str, config, discriminator_loss, generator_loss, *, project=None,
+                       ema_decay=None, **fields) -> Method:
+    """The two-player Method of the GAN family: a "discriminator" and a "generator" player with
+    optimizers config.optim.discriminator / config.optim.generator, updated schedule.d_steps
+    then schedule.g_steps times per train step. `fields` are the Method's other fields."""
+    return Method(
+        name=name,
+        players=(Player("discriminator", discriminator_loss,
+                        make_optimizer(config.optim.discriminator, "optim.discriminator"),
+                        project=project),
+                 Player("generator", generator_loss,
+                        make_optimizer(config.optim.generator, "optim.generator"),
+                        ema_decay=ema_decay)),
+        schedule=(("discriminator", config.schedule.d_steps),
+                  ("generator", config.schedule.g_steps)),
+        **fields)
+
+
 def clip_weights(c: float):
     """Projection of every parameter onto [-c, c] (WGAN, Arjovsky et al. 2017, Algorithm 1)."""
     return lambda params: jax.tree.map(lambda w: jnp.clip(w, -c, c), params)
@@ -216,15 +234,8 @@ def build(config, info) -> Method:
         return to_uint8(x) if data_key == "image" else x
 
     clip = config.losses.weight_clip
-    return Method(
-        name="gan",
-        players=(Player("discriminator", discriminator_loss,
-                        make_optimizer(config.optim.discriminator, "optim.discriminator"),
-                        project=clip_weights(clip) if clip else None),
-                 Player("generator", generator_loss,
-                        make_optimizer(config.optim.generator, "optim.generator"),
-                        ema_decay=m.ema_decay or None)),
-        schedule=(("discriminator", config.schedule.d_steps),
-                  ("generator", config.schedule.g_steps)),
+    return adversarial_method(
+        "gan", config, discriminator_loss, generator_loss,
+        project=clip_weights(clip) if clip else None, ema_decay=m.ema_decay or None,
         init=init, sample=sample, latent_dim=m.latent_dim,
         metrics=("modes",) if info.modes is not None else ())

@@ -41,4 +41,7 @@ __all__ += [
     "SNGANGeneratorBlock",
     "sngan_check_image_shape",
 ]
-from genmodels.models.joint import JointConvDiscriminator, JointMLPDiscriminator, MLPEncoder  # noqa: E402,F401
+
+from genmodels.models.joint import JointConvDiscriminator, JointMLPDiscriminator, MLPEncoder  # noqa: E402
+
+__all__ += ["JointConvDiscriminator", "JointMLPDiscriminator", "MLPEncoder"]
