@@ -54,7 +54,8 @@ class ArraySource(Source):
     def __init__(self, **arrays: np.ndarray):
         sizes = {len(v) for v in arrays.values()}
         if len(sizes) != 1:
-            raise ValueError(f"arrays have different lengths: { {k: len(v) for k, v in arrays.items()} }")
+            lengths = {k: len(v) for k, v in arrays.items()}
+            raise ValueError(f"arrays have different lengths: {lengths}")
         self.arrays = arrays
 
     def __len__(self) -> int:
@@ -78,4 +79,6 @@ def holdout_size(num_examples: int) -> int:
 def holdout_indices(num_examples: int, seed: int) -> np.ndarray:
     """Sorted indices of the fixed test subset (a function of `num_examples` and `seed` only)."""
     rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(num_examples, holdout_size(num_examples), replace=False))
+    indices = np.sort(rng.choice(num_examples, holdout_size(num_examples), replace=False))
+    indices.flags.writeable = False
+    return indices

@@ -38,10 +38,26 @@ def factors_of(indices) -> np.ndarray:
     return np.stack(np.unravel_index(np.asarray(indices), FACTOR_SIZES), -1).astype(np.int32)
 
 
+def _square(u, v):
+    return np.maximum(np.abs(u), np.abs(v)) <= 1
+
+
+def _ellipse(u, v):
+    return u**2 + (2 * v) ** 2 <= 1
+
+
+def _heart(u, v):
+    x, y = 1.118 * u, 1.118 * v + 0.118  # the curve's bounding box [-1.14, 1.14] x [-1, 1.24]
+    x2, y2 = x * x, y * y
+    r = x2 + y2 - 1
+    return r * r * r <= x2 * y2 * y
+
+
 def render(factors, image_size: int = 64) -> np.ndarray:
     """Factor indices [B, 5] -> uint8 images [B, image_size, image_size, 1] with values 0 or 255."""
     factors = np.asarray(factors)
-    shape, scale, angle, pos_x, pos_y = (factors[:, i, None, None] for i in range(5))
+    shape = factors[:, 0]
+    scale, angle, pos_x, pos_y = (factors[:, i, None, None] for i in range(1, 5))
     size = (SCALES[scale] * HALF_SIZE).astype(np.float32)
     angle = ORIENTATIONS[angle].astype(np.float32)
     centre_x = MARGIN + POSITIONS[pos_x].astype(np.float32) * (1 - 2 * MARGIN)
@@ -49,14 +65,13 @@ def render(factors, image_size: int = 64) -> np.ndarray:
     grid = (np.arange(image_size, dtype=np.float32) + 0.5) / image_size  # pixel centres
     dx, dy = grid[None, None, :] - centre_x, grid[None, :, None] - centre_y
     # Rotate into the shape's frame (u right, v up): counter-clockwise on screen by `angle`.
-    cos, sin = np.cos(angle), np.sin(angle)
-    u = (cos * dx - sin * dy) / size
-    v = (-sin * dx - cos * dy) / size
-    square = np.maximum(np.abs(u), np.abs(v)) <= 1
-    ellipse = u**2 + (2 * v) ** 2 <= 1
-    hx, hy = 1.118 * u, 1.118 * v + 0.118  # heart's bounding box [-1.14, 1.14] x [-1, 1.24]
-    heart = (hx**2 + hy**2 - 1) ** 3 - hx**2 * hy**3 <= 0
-    inside = np.where(shape == 0, square, np.where(shape == 1, ellipse, heart))
+    cos, sin = np.cos(angle) / size, np.sin(angle) / size
+    u = cos * dx - sin * dy
+    v = -sin * dx - cos * dy
+    inside = np.zeros(u.shape, bool)
+    for index, is_inside in enumerate((_square, _ellipse, _heart)):  # order of SHAPES
+        mask = shape == index
+        inside[mask] = is_inside(u[mask], v[mask])
     return (inside * np.uint8(255))[..., None]
 
 

@@ -53,8 +53,6 @@ def points_source(name: str, split: str) -> ArraySource:
 
 DIGITS_NUM_TRAIN = 1500  # of 1,797; the other 297 are the test split.
 _DIGITS_SPLIT_SEED = 0
-
-
 DIGITS_SIZES = (8, 16, 32, 64)  # Allowed data.image_size values; 8 (native) is the default.
 
 

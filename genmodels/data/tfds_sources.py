@@ -61,7 +61,7 @@ def _not_prepared(spec: TfdsSpec, data_dir: str | None) -> str:
 
 
 def open_split(spec: TfdsSpec, split: str, data_dir: str | None):
-    """The raw TFDS data source of one TFDS split, or a FileNotFoundError saying how to prepare it."""
+    """The raw TFDS data source of one split, or a FileNotFoundError saying how to prepare it."""
     try:
         return tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
     except (NotImplementedError, FileNotFoundError, AssertionError, KeyError) as e:
