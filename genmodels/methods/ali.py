@@ -12,9 +12,9 @@ import jax.numpy as jnp
 
 from genmodels import distributions as dist
 from genmodels import losses, models
-from genmodels.data import to_signed, to_uint8
 from genmodels.methods.base import Method
-from genmodels.methods.gan import adversarial_method, apply_module, build_networks
+from genmodels.methods.gan import (adversarial_method, apply_module, build_networks, data_key,
+                                   to_data_space, to_model_space)
 
 
 def build_encoder_and_critic(config, info):
@@ -32,10 +32,10 @@ def build(config, info) -> Method:
     generator, _ = build_networks(config, info)
     encoder, critic = build_encoder_and_critic(config, info)
     d_loss = losses.get("discriminator", config.losses.discriminator, "losses.discriminator")
-    data_key = "image" if info.kind == "image" else "x"
+    key = data_key(info)
 
     def real_data(batch):
-        return to_signed(batch[data_key]) if data_key == "image" else batch[data_key]
+        return to_model_space(batch[key], info)
 
     def pair_logits(params, collections, batch, rng):
         """Logits of (x, E(x)) and (G(z), z), and G's updated collections."""
@@ -75,16 +75,12 @@ def build(config, info) -> Method:
         colls = {k: v for k, v in g.items() if k != "params"}
         return generator.apply({"params": g["params"]["decoder"], **colls}, z, train=False)
 
-    def to_data(x):
-        return to_uint8(x) if data_key == "image" else x
-
     def encode(variables, x):
-        x = to_signed(x) if data_key == "image" else x
         params = variables["generator"]["params"]["encoder"]
-        return encoder.apply({"params": params}, x, train=False)[0]
+        return encoder.apply({"params": params}, to_model_space(x, info), train=False)[0]
 
     def decode(variables, z):
-        return to_data(decode_signed(variables, z))
+        return to_data_space(decode_signed(variables, z), info)
 
     def sample(variables, rng, n):
         return decode(variables, jax.random.normal(rng, (n, m.latent_dim)))

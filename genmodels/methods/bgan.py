@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 
 from genmodels import losses, models
-from genmodels.data import to_signed, to_uint8
 from genmodels.methods.base import Method
-from genmodels.methods.gan import adversarial_method, apply_module, build_networks
+from genmodels.methods.gan import (adversarial_method, apply_module, build_networks, data_key,
+                                   to_data_space, to_model_space)
 from genmodels.nn.sets import check_pool, resolve_set_layers
 
 VARIANTS = ("bgan", "mbgan")
@@ -124,13 +124,12 @@ def build(config, info) -> Method:
     generator, _ = build_networks(config, info)  # Validates the data kind, shapes, upsampling.
     discriminator = build_discriminator(config, info)
     g_loss = losses.get("generator", config.losses.generator, "losses.generator")
-    data_key = "image" if info.kind == "image" else "x"
+    key = data_key(info)
     variant, fixed_ratio, mixes = b.variant, b.fixed_ratio, b.mixes_per_step
     realised = b.target == "realised"
 
     def real_data(batch):
-        x = batch[data_key]
-        return to_signed(x) if data_key == "image" else x
+        return to_model_space(batch[key], info)
 
     def generate(params, collections, rng, n, train):
         z = jax.random.normal(rng, (n, m.latent_dim))
@@ -168,7 +167,7 @@ def build(config, info) -> Method:
         return loss, (metrics, {"discriminator": d_colls})
 
     def generator_loss(params, collections, batch, rng):
-        n = batch[data_key].shape[0]
+        n = batch[key].shape[0]
         fake, g_colls = generate(params, collections, rng, n, train=True)
         # D runs in train mode but only its own step updates it (its collections are dropped).
         scores, _ = apply_module(discriminator, params["discriminator"],
@@ -184,8 +183,7 @@ def build(config, info) -> Method:
 
     def sample(variables, rng, n):
         z = jax.random.normal(rng, (n, m.latent_dim))
-        x = generator.apply(variables["generator"], z, train=False)
-        return to_uint8(x) if data_key == "image" else x
+        return to_data_space(generator.apply(variables["generator"], z, train=False), info)
 
     return adversarial_method(
         "bgan", config, discriminator_loss, generator_loss, ema_decay=m.ema_decay or None,

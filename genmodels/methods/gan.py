@@ -38,6 +38,21 @@ def apply_module(module, params, collections, *args, train: bool, **kwargs):
     return module.apply(variables, *args, train=train, **kwargs), collections
 
 
+def data_key(info) -> str:
+    """The batch key that holds the data: "image" (uint8 NHWC) or "x" (float32 points)."""
+    return "image" if info.kind == "image" else "x"
+
+
+def to_model_space(x, info):
+    """Data as the networks see it: uint8 images to [-1, 1], points unchanged (DESIGN.md §3)."""
+    return to_signed(x) if info.kind == "image" else x
+
+
+def to_data_space(x, info):
+    """Network outputs back in data space: images to uint8, points unchanged."""
+    return to_uint8(x) if info.kind == "image" else x
+
+
 def adversarial_method(name: str, config, discriminator_loss, generator_loss, *, project=None,
                        ema_decay=None, **fields) -> Method:
     """The two-player Method of the GAN family: a "discriminator" and a "generator" player with
@@ -157,14 +172,13 @@ def build(config, info) -> Method:
     g_loss = losses.get("generator", config.losses.generator, "losses.generator")
     penalty = losses.get("penalty", config.losses.penalty, "losses.penalty")
     penalty_weight = config.losses.penalty_weight
-    data_key = "image" if info.kind == "image" else "x"
+    key = data_key(info)
     num_classes = info.num_classes if m.conditional else 0
     # SNGAN conditions inside the networks (conditional BN, projection D); the others on inputs.
     labels_to_modules = bool(num_classes) and m.arch == "sngan"
 
     def real_data(batch):
-        x = batch[data_key]
-        return to_signed(x) if data_key == "image" else x
+        return to_model_space(batch[key], info)
 
     def conditioned(x, labels):
         return attach_labels(x, labels, num_classes) if num_classes and not labels_to_modules else x
@@ -206,7 +220,7 @@ def build(config, info) -> Method:
     def generator_loss(params, collections, batch, rng):
         labels = batch.get("label")
         fake, g_colls = generate(params["generator"], collections["generator"], rng, labels,
-                                 batch[data_key].shape[0], train=True)
+                                 batch[key].shape[0], train=True)
         # D runs in train mode (batch statistics of the fakes) but only its own step updates it.
         fake_logits, _ = discriminate(params["discriminator"], collections["discriminator"],
                                       conditioned(fake, labels), labels)
@@ -231,7 +245,7 @@ def build(config, info) -> Method:
         x, _ = generate(variables["generator"]["params"],
                         {k: v for k, v in variables["generator"].items() if k != "params"},
                         rng, labels, n, train=False)
-        return to_uint8(x) if data_key == "image" else x
+        return to_data_space(x, info)
 
     clip = config.losses.weight_clip
     return adversarial_method(
