@@ -12,7 +12,7 @@ from genmodels import data, evaluation, methods
 from genmodels.train import parallel
 from genmodels.train.checkpoint import CheckpointError, Checkpointer
 from genmodels.train.images import image_grid, samples_to_image, save_png
-from genmodels.train.state import inference_variables, init_train_state
+from genmodels.train.state import abstract_train_state, inference_variables
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -86,11 +86,7 @@ def load(workdir: str, step: int | None = None, config=None) -> TrainedModel:
     repl = parallel.replicated(mesh)
     checkpointer = Checkpointer(workdir, read_only=True)
     step = checkpointer.latest_step() if step is None else step
-    abstract = jax.eval_shape(lambda k, b: init_train_state(method, k, b),
-                              jax.random.PRNGKey(0), example_batch(info, 2))
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl),
-                            abstract)
-    state = checkpointer.restore(step, abstract)
+    state = checkpointer.restore(step, abstract_train_state(method, example_batch(info, 2), repl))
     checkpointer.close()
     return TrainedModel(config, method, info, state, step, mesh)
 

@@ -30,8 +30,9 @@ class Player:
 
     project: applied to the params after every update (e.g. WGAN weight clipping).
     ema_decay: if set, the state keeps an exponential moving average of the params,
-      ema <- decay * ema + (1 - decay) * params after every update, and sampling and
-      evaluation use it in place of the params (generator EMA, Yazici et al. 2019).
+      ema <- decay * ema + (1 - decay) * params once per train step (after the player's
+      scheduled updates), and sampling and evaluation use it in place of the params
+      (generator EMA, Yazici et al. 2019).
     """
 
     name: str
@@ -84,12 +85,6 @@ class Method:
 def variables_of(params: PyTree, collections: PyTree) -> PyTree:
     """{P: params}, {P: collections} -> {P: {"params": ..., **collections}}."""
     return {p: {"params": params[p], **collections.get(p, {})} for p in params}
-
-
-def inference_variables(params: PyTree, collections: PyTree, ema_params: PyTree) -> PyTree:
-    """Variables for sampling and evaluation: EMA params replace the params of players that
-    keep them."""
-    return variables_of({**params, **ema_params}, collections)
 
 
 def split_variables(variables: PyTree) -> tuple[PyTree, PyTree]:

@@ -13,7 +13,7 @@ from genmodels import data, evaluation, methods
 from genmodels.train import parallel
 from genmodels.train.checkpoint import Checkpointer
 from genmodels.train.images import samples_to_image, save_png
-from genmodels.train.state import inference_variables, init_train_state
+from genmodels.train.state import abstract_train_state, inference_variables, init_train_state
 from genmodels.train.step import make_train_step
 from genmodels.train.writers import MetricsWriter
 
@@ -36,10 +36,6 @@ def save_config(config, workdir: str) -> None:
 
 def _is_due(done: int, every: int, last: bool) -> bool:
     return last or (every > 0 and done % every == 0)
-
-
-def _replicated_abstract(tree, sharding):
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
 
 
 class _MetricsBuffer:
@@ -115,8 +111,7 @@ def train_and_evaluate(config, workdir: str, devices=None):
     seed_key = jax.random.PRNGKey(config.seed)
     init = jax.jit(functools.partial(init_train_state, method), out_shardings=repl)
     if start:
-        state = checkpointer.restore(start, _replicated_abstract(
-            jax.eval_shape(init, seed_key, batch), repl))
+        state = checkpointer.restore(start, abstract_train_state(method, batch, repl))
         log.info("Resumed from step %d in %s.", start, workdir)
     else:
         state = init(seed_key, batch)

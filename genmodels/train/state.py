@@ -1,11 +1,12 @@
 """The train state: every player's params, mutable collections and optimizer state."""
 
+import functools
+
 import flax.struct
 import jax
 import jax.numpy as jnp
 
-from genmodels.methods.base import Method, PyTree, split_variables
-from genmodels.methods.base import inference_variables as _inference_variables
+from genmodels.methods.base import Method, PyTree, split_variables, variables_of
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -29,4 +30,13 @@ def init_train_state(method: Method, seed_key: jax.Array, batch) -> TrainState:
 
 def inference_variables(state: TrainState) -> PyTree:
     """What sampling and evaluation use: every player's variables, EMA params where kept."""
-    return _inference_variables(state.params, state.collections, state.ema_params)
+    return variables_of({**state.params, **state.ema_params}, state.collections)
+
+
+def abstract_train_state(method: Method, batch, sharding) -> TrainState:
+    """Shapes, dtypes and `sharding` of the train state, computing nothing: the target that a
+    checkpoint is restored onto."""
+    shapes = jax.eval_shape(functools.partial(init_train_state, method), jax.random.PRNGKey(0),
+                            batch)
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                        shapes)
