@@ -34,6 +34,7 @@ class Evaluator:
 
     def __init__(self, method: Method, config, mesh):
         self.method, self.config, self.mesh = method, config, mesh
+        self.info = data.get_info(config.data)
         self.names = tuple(config.eval.metrics)
         check_metrics(self.names, method)
         parallel.check_batch_size(config.eval.batch_size, "eval.batch_size", mesh)
@@ -62,8 +63,7 @@ class Evaluator:
             self._sample = jax.jit(self.method.sample, static_argnums=2,
                                    out_shardings=parallel.replicated(self.mesh))
         samples = parallel.to_host(self._sample(variables, rng, MODE_SAMPLES))
-        info = data.get_info(self.config.data)
-        return mode_coverage(samples, info.modes, info.mode_std)
+        return mode_coverage(samples, self.info.modes, self.info.mode_std)
 
     def _likelihood(self, variables, rng, split: str) -> dict:
         sharding = parallel.data_sharding(self.mesh)
