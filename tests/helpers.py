@@ -39,6 +39,14 @@ def tiny_gan(**train):
     return c
 
 
+def tiny_points_gan(**train):
+    """tiny_gan on the ring8 points with small MLPs (the 2-D mixture architecture, shrunk)."""
+    c = tiny_gan(**train)
+    c.data.name = "ring8"
+    c.model.update(dict(arch="mlp", g_hidden=(16, 16), d_hidden=(16,)))
+    return c
+
+
 def flat_params(state_or_model) -> np.ndarray:
     """All params of all players as one float64 vector (order fixed by the pytree)."""
     leaves = jax.tree.leaves(parallel.to_host(state_or_model.params))

@@ -9,7 +9,7 @@ import genmodels
 from genmodels.methods import gan
 from genmodels.train import loop
 from genmodels.train.writers import read_metrics
-from tests.helpers import tiny_gan
+from tests.helpers import tiny_gan, tiny_points_gan
 
 
 def test_pack_concatenates_groups_of_consecutive_examples():
@@ -143,9 +143,8 @@ def test_sngan_hinge_on_32px_digits(tmp_path, conditional):
 
 
 def test_minibatch_stddev_in_the_mlp_discriminator(tmp_path):
-    config = tiny_gan()
-    config.data.name = "ring8"
-    config.model.update(dict(arch="mlp", g_hidden=(16,), d_hidden=(16,), stddev_group=4))
+    config = tiny_points_gan()
+    config.model.stddev_group = 4
     state = loop.train_and_evaluate(config, str(tmp_path))
     # The output layer sees the 16 hidden features plus the stddev feature.
     out_kernel = [w for w in jax.tree.leaves(state.params["discriminator"]) if w.shape == (17, 1)]

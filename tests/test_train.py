@@ -11,7 +11,7 @@ import genmodels
 from genmodels.train import loop
 from genmodels.train.checkpoint import CheckpointError
 from genmodels.train.writers import read_metrics
-from tests.helpers import flat_params, tiny_gan, tiny_vae
+from tests.helpers import flat_params, tiny_gan, tiny_points_gan, tiny_vae
 
 TIMING = ("steps_per_sec", "examples_per_sec")
 
@@ -126,11 +126,7 @@ def test_gan_has_no_likelihood_tools(tmp_path):
 
 
 def test_mlp_gan_on_points(tmp_path):
-    config = tiny_gan()
-    config.data.name = "ring8"
-    config.model.arch = "mlp"
-    config.model.g_hidden = (16, 16)
-    config.model.d_hidden = (16,)
+    config = tiny_points_gan()
     loop.train_and_evaluate(config, str(tmp_path))
     samples = genmodels.load(str(tmp_path)).sample(10)
     assert samples.shape == (10, 2) and samples.dtype == np.float32
@@ -182,11 +178,7 @@ def test_weight_clipping_generator_ema_and_penalty_in_the_step():
 
 
 def test_mode_metrics_are_logged_on_2d_data(tmp_path):
-    config = tiny_gan()
-    config.data.name = "ring8"
-    config.model.arch = "mlp"
-    config.model.g_hidden = (16, 16)
-    config.model.d_hidden = (16,)
+    config = tiny_points_gan()
     config.eval.metrics = ("modes",)
     config.eval.every = 3
     loop.train_and_evaluate(config, str(tmp_path))
