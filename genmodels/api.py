@@ -43,6 +43,7 @@ class TrainedModel:
         self.config, self.method, self.info, self.state, self.step = config, method, info, state, step
         self.mesh = mesh
         self.variables = inference_variables(state)
+        self._sampling_variables = None  # Filled on first sample() (e.g. the RAE's GMM fit).
         self._jitted = {}
 
     def _fn(self, name, **jit_kwargs):
@@ -54,8 +55,10 @@ class TrainedModel:
         return self._jitted[name]
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        if self._sampling_variables is None:
+            self._sampling_variables = methods.sampling_variables(self.method, self.variables)
         return parallel.to_host(self._fn("sample", static_argnums=2)(
-            self.variables, jax.random.PRNGKey(seed), n))
+            self._sampling_variables, jax.random.PRNGKey(seed), n))
 
     def encode(self, x) -> np.ndarray:
         return np.asarray(self._fn("encode")(self.variables, jnp.asarray(x)))

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genmodels import data
-from genmodels.methods.base import Method
+from genmodels.methods.base import Method, sampling_variables
 from genmodels.metrics import mode_coverage
 from genmodels.train import parallel
 
@@ -62,7 +62,8 @@ class Evaluator:
         if self._sample is None:
             self._sample = jax.jit(self.method.sample, static_argnums=2,
                                    out_shardings=parallel.replicated(self.mesh))
-        samples = parallel.to_host(self._sample(variables, rng, MODE_SAMPLES))
+        samples = parallel.to_host(self._sample(
+            sampling_variables(self.method, variables), rng, MODE_SAMPLES))
         return mode_coverage(samples, self.info.modes, self.info.mode_std)
 
     def _likelihood(self, variables, rng, split: str) -> dict:

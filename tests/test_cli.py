@@ -83,7 +83,7 @@ def test_tensorboard_event_files_with_tensorflow(tmp_path):
 
 @pytest.mark.parametrize("field, value, message", [
     ("data.name", "cifar11", "data.name to one of: ring8"),
-    ("method", "vea", "valid: aae, ali, bgan, gan, vae"),
+    ("method", "vea", "valid: aae, ae, agave, ali, bgan"),
     ("model.likelihood", "poisson", "model.likelihood"),
     ("model.upsample", "bilinear", "valid"),
     ("optim.name", "adamax", "optim.name"),

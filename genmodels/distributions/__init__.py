@@ -5,6 +5,7 @@ from genmodels.distributions.gaussian import (
     diag_gaussian_sample,
     kl_diag_gaussian_standard,
 )
+from genmodels.distributions.importance import iwae_bound
 from genmodels.distributions.logistic import (
     LOG_SCALE_MIN,
     discretized_logistic_log_prob,
@@ -23,5 +24,6 @@ __all__ = [
     "discretized_logistic_mixture_log_prob",
     "discretized_logistic_mixture_sample",
     "discretized_logistic_sample",
+    "iwae_bound",
     "kl_diag_gaussian_standard",
 ]

@@ -1,10 +1,16 @@
-"""Methods by name: `config.method` selects the builder, which validates the config."""
+"""Methods by name: `config.method` selects the builder module, which validates the config.
 
-from genmodels.methods import aae, ali, bgan, gan, vae
-from genmodels.methods.base import Method, Player, split_variables, variables_of
+Each entry names a module with `build(config, info) -> Method`; it is imported on first use, so
+a method's dependencies (e.g. scikit-learn for the RAE's ex-post density) load only when used.
+"""
 
-METHODS = {"vae": vae.build, "gan": gan.build, "bgan": bgan.build, "ali": ali.build,
-           "aae": aae.build}
+import importlib
+
+from genmodels.methods.base import Method, Player, sampling_variables, split_variables, variables_of
+
+METHODS = {name: f"genmodels.methods.{name}" for name in (
+    "vae", "ae", "rae", "flow", "pixelcnn", "agave", "gan", "bgan", "ali", "aae", "hybrid",
+    "idgan")}
 
 
 def build(config, info) -> Method:
@@ -12,7 +18,8 @@ def build(config, info) -> Method:
     if config.method not in METHODS:
         raise ValueError(f"Unknown method {config.method!r} (config field method); valid: "
                          f"{', '.join(sorted(METHODS))}.")
-    return METHODS[config.method](config, info)
+    return importlib.import_module(METHODS[config.method]).build(config, info)
 
 
-__all__ = ["METHODS", "Method", "Player", "build", "split_variables", "variables_of"]
+__all__ = ["METHODS", "Method", "Player", "build", "sampling_variables", "split_variables",
+           "variables_of"]

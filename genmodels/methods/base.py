@@ -51,6 +51,9 @@ class Method:
     eval_fn(variables, batch, rng) -> {metric: per-example values [B]} on a test batch.
     The optional latent tools work on uint8 images: encode -> posterior mean, decode(z) -> uint8,
     reconstruct(x) -> uint8, bpd(x) -> per-example bits/dim.
+    prepare_sampling(variables) -> variables, run on the host before sampling (not jitted), for
+    samplers fitted after training such as the RAE's ex-post density on the training codes;
+    callers go through `sampling_variables`.
     """
 
     name: str
@@ -65,6 +68,7 @@ class Method:
     bpd: Optional[Callable[[PyTree, jax.Array, jax.Array], jax.Array]] = None
     latent_dim: Optional[int] = None
     metrics: tuple[str, ...] = ()  # Metric families of genmodels.evaluation it supports.
+    prepare_sampling: Optional[Callable[[PyTree], PyTree]] = None
 
     def __post_init__(self):
         names = [p.name for p in self.players]
@@ -92,3 +96,8 @@ def split_variables(variables: PyTree) -> tuple[PyTree, PyTree]:
     params = {p: v["params"] for p, v in variables.items()}
     collections = {p: {k: c for k, c in v.items() if k != "params"} for p, v in variables.items()}
     return params, collections
+
+
+def sampling_variables(method: Method, variables: PyTree) -> PyTree:
+    """The variables `method.sample` should use: `prepare_sampling` applied, if the method has it."""
+    return method.prepare_sampling(variables) if method.prepare_sampling else variables

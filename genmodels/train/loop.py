@@ -160,7 +160,8 @@ def train_and_evaluate(config, workdir: str, devices=None):
             if _is_due(done, config.train.sample_every, last):
                 variables = inference_variables(state)
                 _write_samples(workdir, writer, done, sample(
-                    variables, sample_rng, config.train.num_sample_images), info)
+                    methods.sampling_variables(method, variables), sample_rng,
+                    config.train.num_sample_images), info)
             if _is_due(done, config.eval.every, last):
                 variables = variables or inference_variables(state)
                 results = evaluator(variables, eval_rng)
