@@ -22,6 +22,9 @@ def base_config() -> config_dict.ConfigDict:
     c.train.sample_every = 500
     c.train.num_sample_images = 64
     c.train.tensorboard = True  # Event files need TensorFlow: pip install 'genmodels[tf]'.
+    # Train steps per device call (a lax.scan over k batches): fewer dispatches and host round
+    # trips for small models. Every train/eval interval must be a multiple of it.
+    c.train.steps_per_call = 1
 
     c.eval = config_dict.ConfigDict()
     c.eval.every = 1000  # 0 disables evaluation during training (it still runs at the end).

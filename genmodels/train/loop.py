@@ -14,7 +14,7 @@ from genmodels.train import parallel
 from genmodels.train.checkpoint import Checkpointer
 from genmodels.train.images import samples_to_image, save_png
 from genmodels.train.state import abstract_train_state, inference_variables, init_train_state
-from genmodels.train.step import make_train_step
+from genmodels.train.step import make_multi_step, make_train_step
 from genmodels.train.writers import MetricsWriter
 
 log = logging.getLogger(__name__)
@@ -39,20 +39,28 @@ def _is_due(done: int, every: int, last: bool) -> bool:
 
 
 class _MetricsBuffer:
-    """Per-step metrics kept on device and fetched only when logging or checkpointing."""
+    """Per-step metrics kept on device and fetched only when logging or checkpointing.
+
+    Each device call adds the metrics of its train steps stacked on axis 0."""
 
     def __init__(self, owners: dict):
         self.owners = owners
-        self.steps: list[tuple[int, dict]] = []
+        self.calls: list[tuple[int, dict]] = []  # (first step of the call, stacked metrics)
         self.checked = 0
 
-    def add(self, step: int, metrics: dict) -> None:
-        self.steps.append((step, metrics))
+    def add(self, first_step: int, stacked: dict) -> None:
+        self.calls.append((first_step, stacked))
+
+    @staticmethod
+    def _per_step(calls) -> list[tuple[int, dict]]:
+        host = parallel.to_host([m for _, m in calls])
+        return [(first + j, {k: v[j] for k, v in metrics.items()})
+                for (first, _), metrics in zip(calls, host)
+                for j in range(len(next(iter(metrics.values()))))]
 
     def check_finite(self, last_checkpoint: int | None) -> None:
         """Raises NonFiniteLossError naming the first bad step, its player and its terms."""
-        unchecked = parallel.to_host([m for _, m in self.steps[self.checked:]])
-        for (step, _), metrics in zip(self.steps[self.checked:], unchecked):
+        for step, metrics in self._per_step(self.calls[self.checked:]):
             bad = evaluation.nonfinite_terms(metrics)
             if bad:
                 players = sorted({self.owners.get(k, "?") for k in bad})
@@ -62,12 +70,12 @@ class _MetricsBuffer:
                     f"(step {last_checkpoint}) is intact. Lower the learning rate "
                     "(optim.*.learning_rate), enable gradient clipping (optim.*.grad_clip_norm), "
                     "or check the data and the loss.")
-        self.checked = len(self.steps)
+        self.checked = len(self.calls)
 
     def pop_means(self) -> dict:
-        host = parallel.to_host([m for _, m in self.steps])
-        means = {k: float(np.mean([np.float64(m[k]) for m in host])) for k in host[0]}
-        self.steps, self.checked = [], 0
+        steps = [m for _, m in self._per_step(self.calls)]
+        means = {k: float(np.mean([np.float64(m[k]) for m in steps])) for k in steps[0]}
+        self.calls, self.checked = [], 0
         return means
 
 
@@ -77,6 +85,21 @@ def _write_samples(workdir, writer, step, samples, info) -> None:
         os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
         save_png(os.path.join(workdir, "samples", f"step_{step:08d}.png"), picture)
     writer.write_images(step, {"samples": picture})
+
+
+def check_steps_per_call(config) -> None:
+    """Logging, checkpoints, samples and evaluation happen between device calls, so their
+    intervals (and num_steps) must be multiples of train.steps_per_call."""
+    k = config.train.get("steps_per_call", 1)
+    if k < 1:
+        raise ValueError(f"train.steps_per_call={k} must be >= 1.")
+    intervals = {"train.num_steps": config.train.num_steps, "train.log_every":
+                 config.train.log_every, "train.checkpoint_every": config.train.checkpoint_every,
+                 "train.sample_every": config.train.sample_every, "eval.every": config.eval.every}
+    bad = [f"{name}={value}" for name, value in intervals.items() if value % k]
+    if bad:
+        raise ValueError(f"train.steps_per_call={k} must divide {', '.join(bad)}: change "
+                         "those fields or train.steps_per_call.")
 
 
 def train_and_evaluate(config, workdir: str, devices=None):
@@ -97,6 +120,7 @@ def train_and_evaluate(config, workdir: str, devices=None):
         save_config(config, workdir)
 
     num_steps = config.train.num_steps
+    check_steps_per_call(config)
     checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
     start = checkpointer.latest_step() or 0
     if start >= num_steps:
@@ -105,9 +129,19 @@ def train_and_evaluate(config, workdir: str, devices=None):
     writer = MetricsWriter(workdir, primary, tensorboard=config.train.get("tensorboard", True))
     writer.truncate_after(start)
 
+    k = config.train.get("steps_per_call", 1)
     batches = data.train_batches(config.data, batch_size=config.data.batch_size, seed=config.seed,
                                  start_step=start)
-    batch = parallel.global_batch(next(batches), data_sharding)
+    stacked_sharding = parallel.stacked_data_sharding(mesh)
+
+    def next_call_batches(first=None):
+        """The global batches of the next k train steps, stacked [k, B, ...]."""
+        local = [first or next(batches)] + [next(batches) for _ in range(k - 1)]
+        stacked = {key: np.stack([b[key] for b in local]) for key in local[0]}
+        return parallel.global_batch(stacked, stacked_sharding)
+
+    first_local = next(batches)
+    batch = parallel.global_batch(first_local, data_sharding)
     seed_key = jax.random.PRNGKey(config.seed)
     init = jax.jit(functools.partial(init_train_state, method), out_shardings=repl)
     if start:
@@ -117,8 +151,8 @@ def train_and_evaluate(config, workdir: str, devices=None):
         state = init(seed_key, batch)
 
     step_fn = make_train_step(method)
-    train_step = jax.jit(step_fn, in_shardings=(repl, data_sharding), out_shardings=(repl, repl),
-                         donate_argnums=0)
+    train_call = jax.jit(make_multi_step(step_fn, k), in_shardings=(repl, stacked_sharding),
+                         out_shardings=(repl, repl), donate_argnums=0)
     sample = jax.jit(method.sample, static_argnums=2, out_shardings=repl)
     sample_rng = jax.random.fold_in(seed_key, SAMPLE_KEY)
     eval_rng = jax.random.fold_in(seed_key, EVAL_KEY)
@@ -126,18 +160,17 @@ def train_and_evaluate(config, workdir: str, devices=None):
     last_checkpoint = start or None
     window_start, window_steps = None, 0
     try:
-        for step in range(start, num_steps):
-            if step > start:
-                batch = parallel.global_batch(next(batches), data_sharding)
-            state, metrics = train_step(state, batch)
-            done, last = step + 1, step + 1 == num_steps
-            buffer.add(done, metrics)
-            if window_start is None:  # The first step includes compilation: time from after it.
+        for step in range(start, num_steps, k):
+            call_batches = next_call_batches(first_local if step == start else None)
+            state, metrics = train_call(state, call_batches)
+            done, last = step + k, step + k == num_steps
+            buffer.add(step + 1, metrics)
+            if window_start is None:  # The first call includes compilation: time from after it.
                 jax.block_until_ready(metrics)
-                log.info("First train step (with compilation) done.")
+                log.info("First train call (with compilation) done.")
                 window_start, window_steps = time.perf_counter(), 0
             else:
-                window_steps += 1
+                window_steps += k
 
             checkpoint_due = _is_due(done, config.train.checkpoint_every, last)
             if checkpoint_due or _is_due(done, config.train.log_every, last):

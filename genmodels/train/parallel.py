@@ -46,6 +46,11 @@ def data_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
+def stacked_data_sharding(mesh: Mesh) -> NamedSharding:
+    """Batches of several train steps stacked on a leading axis [k, B, ...]: B is sharded."""
+    return NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 

@@ -76,3 +76,14 @@ def make_train_step(method: Method):
 
     train_step.metric_owners = metric_owners
     return train_step
+
+
+def make_multi_step(step_fn, steps_per_call: int):
+    """multi_step(state, batches) -> (state, metrics): `steps_per_call` train steps in one call,
+    a lax.scan over batches stacked on a leading axis [k, B, ...]; metrics are stacked [k]."""
+    if steps_per_call == 1:
+        def one_step(state, batches):
+            state, metrics = step_fn(state, jax.tree.map(lambda b: b[0], batches))
+            return state, jax.tree.map(lambda m: m[None], metrics)
+        return one_step
+    return lambda state, batches: jax.lax.scan(step_fn, state, batches)
