@@ -31,6 +31,25 @@ def base_config() -> config_dict.ConfigDict:
     c.eval.metrics = ("bpd",)
     c.eval.batch_size = 256
     c.eval.num_examples = config_dict.placeholder(int)  # None: the whole test split.
+    # Sample-based metrics (fid, is, kid, precision, recall, density, coverage); see
+    # docs/evaluation.md. The published protocol uses 50,000 samples (FID is biased by N).
+    c.eval.num_samples = 10_000
+    c.eval.num_real = 50_000  # Reference examples (capped at the split's size).
+    c.eval.reference_split = "train"
+    c.eval.feature_batch_size = 64  # Must divide by the device count.
+    c.eval.features = "auto"  # auto | inception | classifier | random
+    c.eval.inception_weights = config_dict.placeholder(str)  # else $GENMODELS_INCEPTION_WEIGHTS
+    c.eval.cache_dir = config_dict.placeholder(str)  # else $GENMODELS_CACHE_DIR, ~/.cache/genmodels
+    c.eval.classifier_steps = 1500  # Training steps of the in-project feature classifier.
+    c.eval.is_splits = 10
+    c.eval.kid_subsets = 100
+    c.eval.kid_subset_size = 1000
+    c.eval.pr_k = 3  # precision/recall (Kynkaanniemi et al. 2019)
+    c.eval.dc_k = 5  # density/coverage (Naeem et al. 2020)
+    c.eval.prdc_num_samples = 10_000  # Features per set for the k-NN metrics.
+    c.eval.disentanglement_num_examples = 10_000  # mig, sap, dci codes.
+    c.eval.disentanglement_num_train = 10_000  # beta_vae_score / factorvae_score points
+    c.eval.disentanglement_num_eval = 5_000
 
     # Multi-host: set enabled=True (or export JAX_COORDINATOR_ADDRESS) to call
     # jax.distributed.initialize(); on TPU pods and SLURM the other fields are auto-detected.

@@ -32,6 +32,13 @@ def _digits():
     c.train.sample_every = 500
     c.eval.every = 500
     c.eval.metrics = ("bpd",)
+    # Test bpd is the IWAE-k bound (Burda et al. 2016; k=1 is the ELBO, also reported as
+    # bpd_elbo). On digits (1500 steps): ELBO 3.610, k=100 3.510, k=1000 3.497 bpd. An
+    # evaluation costs k decodes per test image: lower k (or eval.num_examples) for frequent
+    # evals on larger test sets. The k decodes run iwae_chunk at a time (memory ~ iwae_chunk x
+    # eval.batch_size images).
+    c.eval.iwae_k = 100
+    c.eval.iwae_chunk = 10
     return c
 
 

@@ -1,21 +1,65 @@
-"""Evaluate a trained run: writes W/eval/step_<S>.json.
+"""Evaluate a trained run, or report on several.
 
-  python -m experiments.evaluate --workdir=W [--step=S] [--metrics=bpd]
+  python -m experiments.evaluate --workdir=W [--step=S] [--metrics=fid,precision,recall]
+      writes W/eval/step_<S>.json (merged with that step's earlier results), and TensorBoard
+      events plus W/eval/metrics.jsonl (split "eval").
+  python -m experiments.evaluate --report W1 W2 ... [--out=DIR]
+      coverage-vs-quality report: DIR/precision_recall.png, DIR/bpd_fid.png, DIR/report.md
+      (DIR defaults to <common parent of the workdirs>/report); workdirs without an eval JSON of
+      their latest checkpoint with the report metrics are evaluated first.
 """
 
-from absl import app, flags
+import logging
+import os
+import numbers
 
-from genmodels import api
+from absl import app, flags
+from absl import logging as absl_logging
+
+from genmodels import api, evaluation
+from genmodels.metrics import report
+from genmodels.train.writers import MetricsWriter
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
-_METRICS = flags.DEFINE_list("metrics", None, "Metric names (default: the run's eval.metrics).")
-flags.mark_flag_as_required("workdir")
+_METRICS = flags.DEFINE_list(
+    "metrics", None, "Metric names (default: the run's eval.metrics); valid: "
+    + ", ".join(sorted(evaluation.METRIC_FAMILIES)) + ".")
+_REPORT = flags.DEFINE_bool("report", False, "Report on the workdirs given as arguments.")
+_OUT = flags.DEFINE_string("out", None, "Report directory (--report).")
+
+
+def evaluate(workdir: str, step=None, metrics=None) -> dict:
+    """evaluate_checkpoint, plus the numeric results to W/eval's TensorBoard and metrics.jsonl."""
+    results = api.evaluate_checkpoint(workdir, step, metrics)
+    config = api.load_config(workdir)
+    writer = MetricsWriter(os.path.join(workdir, "eval"),
+                           tensorboard=config.train.get("tensorboard", True))
+    writer.write_scalars(results["step"], "eval", {
+        k: v for k, v in results.items()
+        if isinstance(v, numbers.Number) and k not in ("step",)})
+    writer.close()
+    return results
 
 
 def main(argv):
-    del argv
-    print(api.evaluate_checkpoint(_WORKDIR.value, _STEP.value, _METRICS.value))
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("genmodels").setLevel(logging.INFO)
+    if _REPORT.value:
+        workdirs = argv[1:]
+        if not workdirs:
+            raise app.UsageError("--report needs workdirs: --report W1 W2 ... [--out=DIR]")
+        out = _OUT.value or os.path.join(os.path.commonpath(
+            [os.path.abspath(w) for w in workdirs]), "report")
+        result = report.write_report(workdirs, out, evaluate)
+        print(result["table"])
+        print("\n".join(f"{k}: {v}" for k, v in result["paths"].items()))
+        return
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments {argv[1:]} (workdirs go with --report).")
+    if _WORKDIR.value is None:
+        raise app.UsageError("--workdir is required (or --report W1 W2 ...).")
+    print(evaluate(_WORKDIR.value, _STEP.value, _METRICS.value))
 
 
 if __name__ == "__main__":

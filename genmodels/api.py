@@ -96,7 +96,7 @@ def load(workdir: str, step: int | None = None, config=None) -> TrainedModel:
 
 def evaluate_checkpoint(workdir: str, step: int | None = None, metrics=None, config=None) -> dict:
     """Evaluates a checkpoint with `metrics` (default: the config's eval.metrics) and writes
-    W/eval/step_<step>.json."""
+    W/eval/step_<step>.json (merged into an existing file of that step); returns the results."""
     model = load(workdir, step, config)
     config = model.config
     if metrics is not None:
@@ -105,10 +105,14 @@ def evaluate_checkpoint(workdir: str, step: int | None = None, metrics=None, con
     evaluator = evaluation.Evaluator(model.method, config, model.mesh)
     seed_key = jax.random.PRNGKey(config.seed)
     results = {"step": int(model.step), "split": "test",
-               **evaluator(model.variables, jax.random.fold_in(seed_key, 8_888))}
+               **evaluator(model.variables, jax.random.fold_in(seed_key, 8_888)),
+               **evaluator.metadata}
     if jax.process_index() == 0:
         os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
         path = os.path.join(workdir, "eval", f"step_{model.step:08d}.json")
+        if os.path.exists(path):  # Keep the step's other metrics; new values win.
+            with open(path) as f:
+                results = {**json.load(f), **results}
         with open(path + ".tmp", "w") as f:
             json.dump(results, f, indent=2, sort_keys=True)
         os.replace(path + ".tmp", path)

@@ -8,14 +8,17 @@ from genmodels.distributions.gaussian import (
 from genmodels.distributions.importance import iwae_bound
 from genmodels.distributions.logistic import (
     LOG_SCALE_MIN,
+    autoregressive_channel_means,
     discretized_logistic_log_prob,
     discretized_logistic_mixture_log_prob,
     discretized_logistic_mixture_sample,
     discretized_logistic_sample,
+    num_channel_coeffs,
 )
 
 __all__ = [
     "LOG_SCALE_MIN",
+    "autoregressive_channel_means",
     "bernoulli_log_prob",
     "bernoulli_sample",
     "diag_gaussian_log_prob",
@@ -26,4 +29,5 @@ __all__ = [
     "discretized_logistic_sample",
     "iwae_bound",
     "kl_diag_gaussian_standard",
+    "num_channel_coeffs",
 ]

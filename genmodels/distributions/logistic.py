@@ -18,6 +18,9 @@ sigmoid(a) - sigmoid(b) = sigmoid(a) * sigmoid(-b) * (1 - exp(b - a)) for a > b:
 
 which is finite and accurate for any mean and log_scale (up to s ~ 1e30), needs no branch, and
 agrees with the PixelCNN++ formula wherever the latter is accurate.
+
+RGB pixels: with `coeffs`, the mixture functions model the C channels of a pixel jointly, with
+one mixture component per pixel and channel-autoregressive means (PixelCNN++ section 2.2).
 """
 import jax
 import jax.numpy as jnp
@@ -47,14 +50,52 @@ def discretized_logistic_log_prob(x_uint8, mean, log_scale):
     return jnp.where(x_uint8 == 0, log_cdf_upper, jnp.where(x_uint8 == 255, log_sf_lower, interior))
 
 
-def discretized_logistic_mixture_log_prob(x_uint8, logit_probs, means, log_scales):
+def autoregressive_channel_means(x_signed, means, coeffs):
+    """Channel-autoregressive means of PixelCNN++ (Salimans et al. 2017, eq. 3 for RGB):
+
+      mu_R = m_R,  mu_G = m_G + a x_R,  mu_B = m_B + b x_R + c x_G
+
+    and for C channels mu_c = m_c + sum_{c' < c} coeffs[pair(c', c)] x_c', pairs in the order
+    (0,1), (0,2), (1,2), (0,3), ... (column by column). x_signed [..., C] (values in [-1, 1],
+    e.g. bin centres), means [..., C, K], coeffs [..., C (C - 1) / 2, K] (already squashed, e.g.
+    by tanh). Returns [..., C, K].
+    """
+    c = means.shape[-2]
+    out, pair = [means[..., 0, :]], 0
+    for target in range(1, c):
+        mu = means[..., target, :]
+        for source in range(target):
+            mu = mu + coeffs[..., pair, :] * x_signed[..., source, None]
+            pair += 1
+        out.append(mu)
+    shape = jnp.broadcast_shapes(*(o.shape for o in out))
+    return jnp.stack([jnp.broadcast_to(o, shape) for o in out], axis=-2)
+
+
+def num_channel_coeffs(channels: int) -> int:
+    """C (C - 1) / 2 autoregressive coefficients per mixture component (3 for RGB)."""
+    return channels * (channels - 1) // 2
+
+
+def discretized_logistic_mixture_log_prob(x_uint8, logit_probs, means, log_scales, coeffs=None):
     """log sum_k softmax(logit_probs)_k P_k(x), P_k the discretised logistic of component k.
 
-    The mixture axis is last: logit_probs, means, log_scales have shape x.shape + (K,) (or
-    broadcast to it); every element of x (every channel) has its own independent mixture.
-    Returns shape x.shape.
+    coeffs None: the mixture axis is last: logit_probs, means, log_scales have shape
+    x.shape + (K,) (or broadcast to it); every element of x (every channel) has its own
+    independent mixture. Returns shape x.shape.
+
+    coeffs given (PixelCNN++'s joint pixel likelihood): the last axis of x holds the C channels
+    of a pixel, which share one mixture component,
+      P(x) = sum_k pi_k prod_c P(x_c; mu_ck(x_<c), s_ck),
+    with mu from `autoregressive_channel_means` on the bin centres of x. logit_probs
+    [..., K], means and log_scales [..., C, K], coeffs [..., C (C - 1) / 2, K].
+    Returns shape x.shape[:-1].
     """
-    component = discretized_logistic_log_prob(x_uint8[..., None], means, log_scales)
+    if coeffs is None:
+        component = discretized_logistic_log_prob(x_uint8[..., None], means, log_scales)
+        return jax.nn.logsumexp(jax.nn.log_softmax(logit_probs, axis=-1) + component, axis=-1)
+    means = autoregressive_channel_means(_centres(x_uint8), means, coeffs)
+    component = discretized_logistic_log_prob(x_uint8[..., None], means, log_scales).sum(-2)
     return jax.nn.logsumexp(jax.nn.log_softmax(logit_probs, axis=-1) + component, axis=-1)
 
 
@@ -66,12 +107,43 @@ def discretized_logistic_sample(rng, mean, log_scale):
     return jnp.clip(jnp.round((y + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
-def discretized_logistic_mixture_sample(rng, logit_probs, means, log_scales):
-    """uint8 sample of the mixture (mixture axis last): pick k ~ softmax(logit_probs), then sample
-    component k. Returns shape broadcast(logit_probs, means, log_scales).shape[:-1]."""
-    shape = jnp.broadcast_shapes(jnp.shape(logit_probs), jnp.shape(means), jnp.shape(log_scales))
+def discretized_logistic_mixture_sample(rng, logit_probs, means, log_scales, coeffs=None):
+    """uint8 sample of the mixture: pick k ~ softmax(logit_probs), then sample component k.
+
+    coeffs None (mixture axis last, independent mixtures): returns shape
+    broadcast(logit_probs, means, log_scales).shape[:-1].
+    coeffs given (shapes as in `discretized_logistic_mixture_log_prob`): one k per pixel, then
+    the channels in order, channel c with the mean mu_ck(x_<c) of the already drawn channels'
+    bin centres, which is an exact sample of the joint pixel likelihood. Returns [..., C].
+    """
     rng_k, rng_x = jax.random.split(rng)
+    if coeffs is not None:
+        return _joint_pixel_sample(rng_k, rng_x, logit_probs, means, log_scales, coeffs)
+    shape = jnp.broadcast_shapes(jnp.shape(logit_probs), jnp.shape(means), jnp.shape(log_scales))
     k = jax.random.categorical(rng_k, jnp.broadcast_to(logit_probs, shape), axis=-1)[..., None]
     mean = jnp.take_along_axis(jnp.broadcast_to(means, shape), k, axis=-1)[..., 0]
     log_scale = jnp.take_along_axis(jnp.broadcast_to(log_scales, shape), k, axis=-1)[..., 0]
     return discretized_logistic_sample(rng_x, mean, log_scale)
+
+
+def _joint_pixel_sample(rng_k, rng_x, logit_probs, means, log_scales, coeffs):
+    """The coeffs branch of `discretized_logistic_mixture_sample`."""
+    c = means.shape[-2]
+    shape = jnp.broadcast_shapes(means.shape, log_scales.shape, logit_probs[..., None, :].shape)
+    means, log_scales = jnp.broadcast_to(means, shape), jnp.broadcast_to(log_scales, shape)
+    coeffs = jnp.broadcast_to(coeffs, shape[:-2] + coeffs.shape[-2:])
+    k = jax.random.categorical(rng_k, jnp.broadcast_to(logit_probs, shape[:-2] + shape[-1:]))
+
+    def pick(a):  # [..., K] -> [...] at the chosen component.
+        return jnp.take_along_axis(a, k[..., None], axis=-1)[..., 0]
+
+    keys = jax.random.split(rng_x, c)
+    drawn, pair = [], 0
+    for target in range(c):
+        mean = pick(means[..., target, :])
+        for source in range(target):
+            mean = mean + pick(coeffs[..., pair, :]) * _centres(drawn[source])
+            pair += 1
+        drawn.append(discretized_logistic_sample(keys[target], mean,
+                                                 pick(log_scales[..., target, :])))
+    return jnp.stack(drawn, axis=-1)

@@ -45,3 +45,7 @@ __all__ += [
 from genmodels.models.joint import JointConvDiscriminator, JointMLPDiscriminator, MLPEncoder  # noqa: E402
 
 __all__ += ["JointConvDiscriminator", "JointMLPDiscriminator", "MLPEncoder"]
+
+from genmodels.models.pixelcnn import PixelCNNPP  # noqa: E402
+
+__all__ += ["PixelCNNPP"]

@@ -50,3 +50,12 @@ __all__ += [
     "sn_dense",
     "sn_embed",
 ]
+
+from genmodels.nn.masked import (  # noqa: E402
+    ShiftedConv,
+    ShiftedConvTranspose,
+    down_shift,
+    right_shift,
+)
+
+__all__ += ["ShiftedConv", "ShiftedConvTranspose", "down_shift", "right_shift"]

@@ -1,0 +1,80 @@
+"""Normalizing flows (Real NVP, Dinh et al. 2017; Glow, Kingma & Dhariwal 2018) by maximum
+likelihood.
+
+The flow sees y = (x + u) / 256 (uniform dequantisation) pre-processed by z = g(y) (logit or
+affine, model.preprocess); with the flow's latents eps = f(z) standard normal,
+  ln p(y) = ln N(eps; 0, I) + ln|det df/dz| + ln|det dg/dy|,
+  bpd     = (-ln p(y) + D ln 256) / (D ln 2),
+and the loss is the batch mean of bpd (negative log-likelihood in bits/dim). Samples:
+eps ~ N(0, T^2 I), T = model.temperature, x = floor(256 g^-1(f^-1(eps))).
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from genmodels import flows
+from genmodels.methods.base import Method, Player
+from genmodels.train.optim import make_optimizer
+
+
+def check_config(config, info):
+    if info.kind != "image":
+        raise ValueError(f"The flow method needs an image dataset; data.name={info.name!r} "
+                         f"holds {info.kind}.")
+    m = config.model
+    flows.check_preprocess(m.preprocess, m.logit_alpha, "model")
+    if not m.temperature >= 0:
+        raise ValueError(f"model.temperature={m.temperature!r} must be >= 0 (1 samples the "
+                         "model, 0 its mode).")
+    if config.losses.get("flow", "nll_bits") != "nll_bits":
+        raise ValueError(f"Unknown losses.flow={config.losses.flow!r}; valid: nll_bits.")
+
+
+def build(config, info) -> Method:
+    check_config(config, info)
+    m = config.model
+    flow = flows.make_flow(m, tuple(info.shape), "model")
+    d = math.prod(info.shape)
+
+    def preprocess(y):
+        return flows.preprocess_forward(m.preprocess, y, m.logit_alpha)
+
+    def log_density(variables, y):
+        """ln p(y) per example, y the dequantised image in [0, 1)^D."""
+        z, ld_pre = preprocess(y)
+        eps, ld_flow = flow.apply(variables, z, method="forward")
+        return flows.standard_normal_log_prob(eps) + ld_flow + ld_pre
+
+    def bpd(variables, x_uint8, rng):
+        y = flows.dequantize(rng, x_uint8)
+        return flows.bits_per_dim(log_density(variables["flow"], y), d)
+
+    def loss_fn(params, collections, batch, rng):
+        bits = bpd({"flow": {"params": params["flow"]}}, batch["image"], rng)
+        return jnp.mean(bits), ({"bpd": jnp.mean(bits)}, {})
+
+    def init(rng, batch):
+        """ActNorm's data-dependent init sees the real (dequantised, pre-processed) batch."""
+        init_rng, deq_rng = jax.random.split(rng)
+        z, _ = preprocess(flows.dequantize(deq_rng, batch["image"]))
+        return {"flow": flow.init(init_rng, z, method="forward")}
+
+    def sample(variables, rng, n):
+        shapes = jax.eval_shape(lambda: flow.apply(
+            variables["flow"], jnp.zeros((n, *info.shape)), method="forward")[0])
+        keys = jax.random.split(rng, len(shapes))
+        eps = tuple(m.temperature * jax.random.normal(k, s.shape) for k, s in zip(keys, shapes))
+        z, _ = flow.apply(variables["flow"], eps, method="inverse")
+        y, _ = flows.preprocess_inverse(m.preprocess, z, m.logit_alpha)
+        return flows.to_uint8_levels(y)
+
+    def eval_fn(variables, batch, rng):
+        return {"bpd": bpd(variables, batch["image"], rng)}
+
+    return Method(
+        name="flow",
+        players=(Player("flow", loss_fn, make_optimizer(config.optim, "optim")),),
+        schedule=(("flow", 1),),
+        init=init, sample=sample, eval_fn=eval_fn, bpd=bpd, metrics=("bpd",))

@@ -1,0 +1,255 @@
+"""PixelCNN++: causality, the joint RGB mixture likelihood, sampling and the method end to end."""
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import configs.pixelcnn
+import genmodels
+from genmodels import data, methods
+from genmodels import distributions as dist
+from genmodels.models import pixelcnn as pcnn
+from genmodels.train import loop
+from genmodels.train.writers import read_metrics
+
+K = 2
+
+
+def tiny_net(dropout=0.0):
+    return pcnn.PixelCNNPP(features=8, blocks_per_stage=1, num_stages=2, num_mixtures=K,
+                           dropout=dropout)
+
+
+def tiny_config(**train):
+    c = configs.pixelcnn.get_config()
+    c.model.update(configs.pixelcnn.network(features=8, blocks_per_stage=1, num_stages=2,
+                                            num_mixtures=K, dropout=0.1))
+    c.data.batch_size = 16
+    c.eval.batch_size = 32
+    c.eval.num_examples = 32
+    c.train.tensorboard = False
+    c.train.update({**dict(num_steps=4, log_every=2, checkpoint_every=2, sample_every=4),
+                    **train})
+    c.train.num_sample_images = 4
+    c.eval.every = 4
+    return c
+
+
+# -- causality ------------------------------------------------------------------------------
+
+
+def _perturbed(variables, scale=0.1):
+    """Adds noise to every parameter (biases start at zero, which would hide dependencies of
+    the first pixel, whose inputs are all padding)."""
+    leaves, tree = jax.tree.flatten(variables)
+    keys = jax.random.split(jax.random.key(42), len(leaves))
+    return jax.tree.unflatten(tree, [a + scale * jax.random.normal(k, a.shape)
+                                     for a, k in zip(leaves, keys)])
+
+
+@pytest.mark.parametrize("conditioned", [False, True], ids=["plain", "conditioned"])
+def test_likelihood_params_depend_only_on_the_past(conditioned):
+    """d params(pixel/channel i) / d x_j == 0 for every j >= i in (raster, channel) order, and
+    != 0 for every j < i (no blind spot on a 4x4 image with two stages)."""
+    h, w, c = 4, 4, 3
+    net = tiny_net()
+    x = jax.random.uniform(jax.random.key(0), (1, h, w, c), minval=-1.0, maxval=1.0)
+    cond_map = jax.random.normal(jax.random.key(1), (1, h, w, 5)) if conditioned else None
+    cond_vec = jax.random.normal(jax.random.key(2), (1, 3)) if conditioned else None
+    variables = _perturbed(net.init(jax.random.key(3), x, cond_map, cond_vec))
+
+    def params(x, cond_map, cond_vec):
+        out = net.apply(variables, x, cond_map, cond_vec)
+        return jnp.stack(pcnn.conditional_params(out, x, K))  # [3, 1, H, W, C, K]
+
+    jac = jax.jacfwd(params)(x, cond_map, cond_vec)  # [3, 1, H, W, C, K, 1, H, W, C]
+    dep = np.abs(np.asarray(jac)).sum(axis=(0, 1, 5, 6)).reshape(h * w * c, h * w * c)
+    future = np.triu(np.ones_like(dep, bool))  # j >= i, i = (row * W + col) * C + channel.
+    assert np.all(dep[future] == 0.0)
+    assert np.all(dep[~future] > 0.0)
+    if conditioned:  # The conditioning reaches the outputs.
+        grads = jax.grad(lambda m, v: params(x, m, v).sum(), (0, 1))(cond_map, cond_vec)
+        assert all(float(jnp.abs(g).sum()) > 0 for g in grads)
+
+
+def test_dropout_only_in_training():
+    net = tiny_net(dropout=0.5)
+    x = jax.random.uniform(jax.random.key(0), (2, 4, 4, 3), minval=-1.0, maxval=1.0)
+    v = net.init(jax.random.key(1), x)
+    a, b = (net.apply(v, x, train=True, rngs={"dropout": jax.random.key(i)}) for i in (2, 3))
+    assert not np.allclose(a, b)
+    np.testing.assert_array_equal(net.apply(v, x), net.apply(v, x))
+
+
+# -- the joint RGB mixture --------------------------------------------------------------------
+
+
+def _random_pixel_mixture(seed, k=3, c=3):
+    keys = jax.random.split(jax.random.key(seed), 4)
+    logits = 2.0 * jax.random.normal(keys[0], (k,))
+    means = jax.random.uniform(keys[1], (c, k), minval=-0.9, maxval=0.9)
+    log_scales = jax.random.uniform(keys[2], (c, k), minval=-4.0, maxval=-1.0)
+    coeffs = jnp.tanh(2.0 * jax.random.normal(keys[3], (dist.num_channel_coeffs(c), k)))
+    return logits, means, log_scales, coeffs
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rgb_mixture_sums_to_one_over_all_colours(seed):
+    """sum over all 256^3 (R, G, B) values of the joint pixel probability is 1."""
+    params = _random_pixel_mixture(seed)
+    grid = jnp.stack(jnp.meshgrid(jnp.arange(256), jnp.arange(256), indexing="ij"), -1)
+
+    def mass_for_red(red):  # sum over G, B for one R value.
+        x = jnp.concatenate([jnp.full((256, 256, 1), red), grid], -1).astype(jnp.uint8)
+        return jnp.exp(dist.discretized_logistic_mixture_log_prob(x, *params)).sum()
+
+    total = jax.lax.map(mass_for_red, jnp.arange(256), batch_size=32).sum()
+    assert abs(float(total) - 1.0) < 1e-3
+
+
+def test_rgb_mixture_matches_reference_and_reduces_to_independent():
+    logits, means, log_scales, coeffs = (np.asarray(a, np.float64)
+                                         for a in _random_pixel_mixture(2))
+    x = np.array([[0, 128, 255], [17, 200, 3], [90, 91, 92]], np.uint8)
+    got = dist.discretized_logistic_mixture_log_prob(jnp.asarray(x), *_random_pixel_mixture(2))
+    centre = x / 127.5 - 1.0
+    ref = []
+    for pixel, cen in zip(x, centre):
+        mu = means.copy()
+        mu[1] += coeffs[0] * cen[0]  # G from R
+        mu[2] += coeffs[1] * cen[0] + coeffs[2] * cen[1]  # B from R and G
+        comp = [np.exp(np.asarray(dist.discretized_logistic_log_prob(
+            jnp.uint8(pixel[ch]), jnp.asarray(mu[ch]), jnp.asarray(log_scales[ch]))))
+            for ch in range(3)]
+        pi = np.exp(logits - np.log(np.exp(logits).sum()))
+        ref.append(np.log((pi * comp[0] * comp[1] * comp[2]).sum()))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    # One channel: the joint likelihood is the per-channel mixture.
+    x1 = jnp.asarray(x[:, :1])
+    lg, mu, ls = (jnp.asarray(a) for a in (logits, means[:1], log_scales[:1]))
+    np.testing.assert_allclose(
+        dist.discretized_logistic_mixture_log_prob(x1, lg, mu, ls, jnp.zeros((0, 3))),
+        dist.discretized_logistic_mixture_log_prob(x1, lg[None], mu, ls)[:, 0], atol=1e-6)
+
+
+def test_rgb_mixture_sampler_matches_green_marginal():
+    """The sampler draws R then G with the mean shifted by the drawn R: its G histogram matches
+    p(G) = sum_k pi_k sum_R P_k(R) P_k(G | R) (chi-square), which independent sampling fails."""
+    logits, means, log_scales, coeffs = _random_pixel_mixture(3)
+    coeffs = coeffs.at[0].set(jnp.array([0.9, -0.9, 0.8]))  # Strong G <- R dependence.
+    n = 20000
+    s = dist.discretized_logistic_mixture_sample(jax.random.key(4), jnp.broadcast_to(
+        logits, (n, 3)), means, log_scales, coeffs)
+    assert s.shape == (n, 3) and s.dtype == jnp.uint8
+    values = jnp.arange(256, dtype=jnp.uint8)
+    p_r = jnp.exp(dist.discretized_logistic_log_prob(values[:, None], means[0], log_scales[0]))
+    mu_g = means[1] + coeffs[0] * (values[:, None] / 127.5 - 1.0)  # [R, K]
+    p_g = jnp.exp(dist.discretized_logistic_log_prob(values[:, None, None], mu_g,
+                                                     log_scales[1]))  # [G, R, K]
+    probs = np.asarray((jax.nn.softmax(logits) * (p_g * p_r).sum(1)).sum(-1), np.float64)
+    counts = np.bincount(np.asarray(s[:, 1]), minlength=256)
+    big = n * probs >= 5
+    obs = np.append(counts[big], counts[~big].sum())
+    exp = np.append(n * probs[big], n * probs[~big].sum())
+    chi2 = float(((obs - exp) ** 2 / np.maximum(exp, 1e-9)).sum())
+    dof = len(obs) - 1
+    assert chi2 < dof + 6 * math.sqrt(2 * dof) + 10, (chi2, dof)
+
+
+# -- sampling -------------------------------------------------------------------------------
+
+
+def test_sampler_shapes_noise_coupling_and_memorised_image():
+    """A net fitted to one image samples it back (mean error < 4 levels of 256); the same rng
+    gives the same samples."""
+    target = jax.random.randint(jax.random.key(0), (1, 4, 4, 3), 0, 256).astype(jnp.uint8)
+    net = pcnn.PixelCNNPP(features=16, blocks_per_stage=1, num_stages=1, num_mixtures=K,
+                          dropout=0.0)
+    x_signed = target.astype(jnp.float32) / 127.5 - 1.0
+    params = net.init(jax.random.key(1), x_signed)
+    opt = optax.adam(optax.cosine_decay_schedule(1e-2, 600))  # Decay: sub-level precision.
+
+    def nll(p):
+        return -pcnn.log_prob(net.apply(p, x_signed), target, K).sum()
+
+    @jax.jit
+    def fit(p):
+        def step(carry, _):
+            p, s = carry
+            g = jax.grad(nll)(p)
+            u, s = opt.update(g, s)
+            return (optax.apply_updates(p, u), s), None
+        return jax.lax.scan(step, (p, opt.init(p)), None, length=600)[0][0]
+
+    params = fit(params)
+    assert float(nll(params)) / 48 < 0.5  # < 0.5 nat per sub-pixel: nearly deterministic.
+    draw = jax.jit(lambda rng: pcnn.sample(lambda x: net.apply(params, x), rng, 5,
+                                           (4, 4, 3), K))
+    samples = draw(jax.random.key(2))
+    assert samples.shape == (5, 4, 4, 3) and samples.dtype == jnp.uint8
+    np.testing.assert_array_equal(samples, draw(jax.random.key(2)))
+    err = np.abs(np.asarray(samples, np.float32) - np.asarray(target, np.float32))
+    assert err.mean() < 4.0, err.mean()
+
+
+# -- the method --------------------------------------------------------------------------------
+
+
+def test_trains_and_loads(tmp_path):
+    workdir = str(tmp_path)
+    state = loop.train_and_evaluate(tiny_config(), workdir)
+    assert int(state.step) == 4
+    train = read_metrics(workdir, "train")
+    assert all(np.isfinite(r["loss/pixelcnn"]) for r in train)
+    (ev,) = read_metrics(workdir, "eval")
+    assert ev["num_examples"] == 32 and 0.0 < ev["bpd"] < 9.0
+    model = genmodels.load(workdir)
+    samples = model.sample(3, seed=1)
+    assert samples.shape == (3, 8, 8, 1) and samples.dtype == np.uint8
+    bpd = model.bpd(samples)
+    assert bpd.shape == (3,) and np.all(np.isfinite(bpd)) and np.all(bpd > 0)
+    # bpd is the exact -log2 p(x) / D of the network's likelihood.
+    net = configs.pixelcnn.network(features=8, blocks_per_stage=1, num_stages=2,
+                                   num_mixtures=K, dropout=0.1)
+    out = pcnn.PixelCNNPP(**net).apply(model.variables["pixelcnn"],
+                                       jnp.asarray(samples, jnp.float32) / 127.5 - 1.0)
+    expected = -pcnn.log_prob(out, jnp.asarray(samples), K) / (64 * math.log(2))
+    np.testing.assert_allclose(bpd, expected, rtol=1e-5)
+
+
+def test_presets():
+    paper = configs.pixelcnn.get_config("cifar10").model
+    assert (paper.blocks_per_stage, paper.features, paper.num_mixtures, paper.dropout) == (
+        5, 160, 10, 0.5)
+    assert pcnn.num_outputs(3, 10) == 100  # 10 K outputs per RGB pixel, as in the paper.
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("num_stages", 5, "model.num_stages"),
+    ("num_stages", 0, "model.num_stages"),
+    ("dropout", 1.0, "model.dropout"),
+    ("features", 0, "model.features"),
+    ("num_mixtures", 0, "model.num_mixtures"),
+])
+def test_bad_config_fields(field, value, match):
+    c = tiny_config()
+    c.model[field] = value
+    with pytest.raises(ValueError, match=match):
+        methods.build(c, data.get_info(c.data))
+
+
+def test_shifted_conv_shapes():
+    from genmodels.nn import ShiftedConv, ShiftedConvTranspose
+
+    x = jnp.ones((2, 4, 6, 3))
+    for kernel, right in itertools.product([(2, 3), (2, 2)], [False, True]):
+        down = ShiftedConv(5, kernel, right, 2)
+        y = down.apply(down.init(jax.random.key(0), x), x)
+        assert y.shape == (2, 2, 3, 5)
+        up = ShiftedConvTranspose(5, kernel, right)
+        assert up.apply(up.init(jax.random.key(0), y), y).shape == (2, 4, 6, 5)
