@@ -48,6 +48,9 @@ def _patches():
     c.train.sample_every = 500
     c.eval.every = 1000
     c.eval.metrics = ("bpd",)
+    # Test bpd is the IWAE-k bound (k decoder passes per image); bpd_elbo is the k = 1 ELBO.
+    c.eval.iwae_k = 20
+    c.eval.iwae_chunk = 10
     return c
 
 

@@ -35,6 +35,9 @@ def example_batch(info, n: int) -> dict:
     return batch
 
 
+TRAVERSAL_DIMS = 16  # Rows of traversals.png at most.
+
+
 class TrainedModel:
     """A method with restored parameters. Methods without a latent space or likelihood raise
     a clear error from the tools they lack."""
@@ -79,6 +82,27 @@ class TrainedModel:
         t = np.linspace(0.0, 1.0, num)[:, None]
         return self.decode((1 - t) * z[0] + t * z[1])
 
+    def traverse(self, x, dims=None, values=np.linspace(-2.0, 2.0, 7)) -> np.ndarray:
+        """Per-dimension latent traversals of one image x [H, W, C] (or [1, H, W, C]): encodes x
+        to its posterior mean z, sets code dimension d to each of `values` (absolute values, not
+        offsets; the prior is N(0, 1) for the VAEs) with the others kept, and decodes. Returns
+        uint8 [len(dims), len(values), H, W, C]; dims default to every code dimension."""
+        x = np.asarray(x)
+        z = self.encode(x[None] if x.ndim == 3 else x)
+        if z.shape[0] != 1:
+            raise ValueError(f"traverse() takes one image; got {z.shape[0]}.")
+        dims = list(range(z.shape[1])) if dims is None else [int(d) for d in dims]
+        bad = [d for d in dims if not 0 <= d < z.shape[1]]
+        if bad:
+            raise ValueError(f"dims {bad} are outside the code's {z.shape[1]} dimensions.")
+        values = np.asarray(values, z.dtype)
+        codes = np.repeat(z, len(dims) * len(values), axis=0).reshape(
+            len(dims), len(values), z.shape[1])
+        for i, d in enumerate(dims):
+            codes[i, :, d] = values
+        images = self.decode(codes.reshape(-1, z.shape[1]))
+        return images.reshape((len(dims), len(values)) + images.shape[1:])
+
 
 def load(workdir: str, step: int | None = None, config=None) -> TrainedModel:
     """Restores the run in `workdir` at `step` (default: the latest checkpoint)."""
@@ -119,9 +143,19 @@ def evaluate_checkpoint(workdir: str, step: int | None = None, metrics=None, con
     return results
 
 
+def traversal_dims(codes, max_dims: int = TRAVERSAL_DIMS) -> list[int]:
+    """The code dimensions traversals.png shows: all of them up to max_dims, else the max_dims
+    whose posterior means vary most over `codes` [n, L] (the informative ones), in order."""
+    if codes.shape[1] <= max_dims:
+        return list(range(codes.shape[1]))
+    return sorted(np.argsort(-np.var(codes, axis=0))[:max_dims].tolist())
+
+
 def write_samples(workdir: str, num_samples: int, seed: int = 0, config=None) -> str:
     """--mode=sample: W/samples/samples.npz (array "x" in data space) and, for latent models,
-    reconstructions.png (test images over their reconstructions) and interpolation.png."""
+    reconstructions.png (test images over their reconstructions), interpolation.png and
+    traversals.png (one row per code dimension, `traversal_dims`: the first test image's code
+    with that dimension set to -2 ... 2, see TrainedModel.traverse)."""
     model = load(workdir, config=config)
     out_dir = os.path.join(workdir, "samples")
     os.makedirs(out_dir, exist_ok=True)
@@ -138,4 +172,9 @@ def write_samples(workdir: str, num_samples: int, seed: int = 0, config=None) ->
         rows = [model.interpolate(test[2 * i], test[2 * i + 1], 10) for i in range(4)]
         save_png(os.path.join(out_dir, "interpolation.png"),
                  image_grid(np.concatenate(rows), columns=10))
+        if model.method.decode is not None:
+            dims = traversal_dims(model.encode(test))
+            grid = model.traverse(test[0], dims)  # [dims, values, H, W, C]
+            save_png(os.path.join(out_dir, "traversals.png"),
+                     image_grid(grid.reshape((-1,) + grid.shape[2:]), columns=grid.shape[1]))
     return path

@@ -3,7 +3,9 @@ aggregated over seeds into tables and plots (docs/sweeps.md).
 
 A sweep file `configs/sweeps/NAME.py` defines
     base()    -> "configs/gan.py:grid25"   the config file[:preset] every run starts from
-    sweep()   -> iterable of override dicts, e.g. {"losses.discriminator": "hinge", "seed": 0}
+    sweep()   -> iterable of override dicts, e.g. {"losses.discriminator": "hinge", "seed": 0};
+                 the key "config" (BASE_KEY) gives a run another config file[:preset] than base(),
+                 e.g. a baseline of another method: {"config": "configs/gan.py", "seed": 0}
     fixed()   -> dict (optional): overrides shared by every run; not part of the run ids
     metrics() -> names (optional): the metrics to aggregate (default: every numeric one)
 Run `ROOT/NAME/<run id>` is exactly `python -m experiments.main --config=BASE --workdir=...
@@ -33,6 +35,7 @@ from absl import flags
 from ml_collections import config_dict, config_flags
 
 SEED = "seed"
+BASE_KEY = "config"  # An override key naming the run's config file[:preset] instead of base().
 _MAX_ID_LENGTH = 120
 
 
@@ -233,6 +236,13 @@ def _slug(value) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-.") or "none"
 
 
+def _short_spec(spec: str) -> str:
+    """configs/gan.py:digits -> gan-digits (for run ids)."""
+    path, _, preset = str(spec).partition(":")
+    name = os.path.splitext(os.path.basename(path))[0]
+    return f"{name}-{preset}" if preset else name
+
+
 def _labels(fields: Iterable[str]) -> dict[str, str]:
     """Each field's shortest dotted suffix that no other field of the sweep ends with."""
     fields = list(dict.fromkeys(fields))
@@ -268,7 +278,8 @@ def run_ids(runs: Sequence[Mapping]) -> list[str]:
                              f"{key}; remove the duplicate.")
         seen[key] = i
     labels = _labels(k for r in runs for k in r)
-    ids = ["_".join(f"{labels[k]}-{_slug(v)}" for k, v in r.items()) or "base" for r in runs]
+    ids = ["_".join(f"{labels[k]}-{_slug(_short_spec(v) if k == BASE_KEY else v)}"
+                    for k, v in r.items()) or "base" for r in runs]
     counts = {}
     for i in ids:
         counts[i.lower()] = counts.get(i.lower(), 0) + 1  # Case-insensitive filesystems too.
@@ -320,8 +331,9 @@ def _load_module(path: str):
 def build_run(base_spec: str, base_config, overrides: dict, fixed: dict, run_id: str,
               workdir: str) -> Run:
     """A validated run: overrides applied with type checks, and its command line checked to
-    rebuild the same config through config_flags. Errors name the run and the field."""
-    all_overrides = {**fixed, **overrides}
+    rebuild the same config through config_flags. Errors name the run and the field.
+    `overrides` may hold BASE_KEY (then `base_spec` / `base_config` must be that config)."""
+    all_overrides = {**fixed, **{k: v for k, v in overrides.items() if k != BASE_KEY}}
     try:
         config = apply_overrides(base_config, all_overrides)
     except SweepError as e:
@@ -356,10 +368,14 @@ def load_sweep(path: str, root: str) -> Sweep:
         if both:
             raise SweepError(f"Run {i} of {path} sweeps {both}, which fixed() also sets; set each "
                              "field in one place.")
-    base_config = load_base(base_spec)
+    bases = {spec: load_base(spec)
+             for spec in dict.fromkeys([base_spec] + [d.get(BASE_KEY, base_spec) for d in overrides])}
     sweep_root = os.path.join(os.path.abspath(root), name)
-    runs = [build_run(base_spec, base_config, d, fixed, run_id, os.path.join(sweep_root, run_id))
-            for d, run_id in zip(overrides, run_ids(overrides))]
+    runs = []
+    for d, run_id in zip(overrides, run_ids(overrides)):
+        spec = d.get(BASE_KEY, base_spec)
+        runs.append(build_run(spec, bases[spec], d, fixed, run_id,
+                              os.path.join(sweep_root, run_id)))
     metrics = list(module.metrics()) if hasattr(module, "metrics") else None
     return Sweep(name, base_spec, sweep_root, runs, metrics)
 

@@ -280,3 +280,29 @@ def test_mean_std_and_default_metrics():
     assert sweeps.numeric_metrics([{"step": 1, "split": "eval", "fid": 3.0, "note": "x",
                                     "ok": True, "kl": None}]) == ["fid", "kl"]
     assert sweeps.summary_cell([2.0]) == "2" and sweeps.summary_cell([]) == "–"
+
+
+def test_runs_can_name_their_own_base_config(tmp_path):
+    """The hybrid ablation mixes hybrid runs with GAN and flow baselines: each run's config and
+    command line come from its own base (the "config" key), fixed() applies to all of them."""
+    sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/hybrid_ablation.py"),
+                              str(tmp_path))
+    by_id = {r.id: r for r in sweep.runs}
+    assert sorted(by_id) == sorted([
+        "config-hybrid_seed-0", "config-hybrid_depth-0_seed-0",
+        "config-hybrid_adversarial_weight-0.0_seed-0", "config-gan_seed-0",
+        "config-flow-glow_seed-0"])
+    methods = {i: r.config.method for i, r in by_id.items()}
+    assert methods["config-gan_seed-0"] == "gan" and methods["config-flow-glow_seed-0"] == "flow"
+    assert by_id["config-flow-glow_seed-0"].flags[0] == "--config=configs/flow.py:glow"
+    assert by_id["config-hybrid_depth-0_seed-0"].config.model.flow.depth == 0
+    for run in sweep.runs:
+        assert run.config.data.name == "patches" and run.config.train.num_steps == 3000
+        assert "config" not in run.config.keys()  # The key picks the file; it is not a field.
+    sweeps.check_builds(sweep.runs)
+    # A field the run's own base lacks is an error naming the run.
+    path = _sweep_file(tmp_path, "[{'config': 'configs/flow.py', 'model.g_hidden': (8,)}]",
+                       fixed={})
+    with pytest.raises(sweeps.SweepError, match=r"Run config-flow_g_hidden-8: Unknown config "
+                                                r"field 'model.g_hidden'"):
+        sweeps.load_sweep(path, str(tmp_path / "root"))

@@ -30,6 +30,7 @@ from genmodels.data import dequantize, to_signed, to_uint8
 from genmodels.losses.likelihood import feature_space_elbo
 from genmodels.methods.base import Method, Player
 from genmodels.methods.gan import adversarial_method, apply_module
+from genmodels.methods.vae import check_iwae, importance_log_weight
 from genmodels.train.optim import make_optimizer
 
 SIGMAS = ("fixed", "per_channel", "per_pixel")
@@ -125,6 +126,11 @@ def build(config, info) -> Method:
     g_loss = losses.get("generator", lc.generator, "losses.generator")
     penalty = losses.get("penalty", lc.penalty, "losses.penalty")
     d = math.prod(info.shape)
+    iwae_k, iwae_chunk = check_iwae(config.eval)
+
+    def to_bpd(log_p):
+        """bits/dim of x on the 256 levels from a bound on ln p(x') of x' = 2 y - 1."""
+        return (-log_p - d * math.log(2) + d * math.log(256)) / (d * math.log(2))
 
     def terms(variables, x_uint8, rng):
         """Per-example elbo (of x' in [-1, 1]^D, nats), kl, recon, log_det and bpd."""
@@ -137,7 +143,30 @@ def build(config, info) -> Method:
         kl = jnp.sum(dist.kl_diag_gaussian_standard(mean, log_scale), axis=-1)
         elbo = feature_space_elbo(f, log_det, mu, log_sigma, kl)
         return {"elbo": elbo, "kl": kl, "recon": kl - elbo, "log_det": log_det,
-                "bpd": (-elbo - d * math.log(2) + d * math.log(256)) / (d * math.log(2))}
+                "bpd": to_bpd(elbo)}
+
+    def iwae_terms(variables, x_uint8, rng):
+        """`terms` with bpd from the IWAE-k bound (k = eval.iwae_k; k = 1 is `terms` with the
+        same randomness), ln w_j = ln N(f_psi(x'); mu(z_j), sigma^2) + ln|det| + ln p(z_j)
+        - ln q(z_j|x), all k sharing one dequantisation; bpd_elbo is the k = 1 bound."""
+        z_rng, deq_rng = jax.random.split(rng)
+        x = 2.0 * dequantize(deq_rng, x_uint8) - 1.0
+        f, log_det = vae.apply(variables, x, method=HybridVAE.features)
+        mean, log_scale = vae.apply(variables, x, method=HybridVAE.encode)
+        eps = jax.random.normal(z_rng, (iwae_k,) + mean.shape)
+
+        def sample_terms(eps_j):
+            z = mean + jnp.exp(log_scale) * eps_j
+            mu, log_sigma = vae.apply(variables, z, method=HybridVAE.decode)
+            log_px_z = feature_space_elbo(f, log_det, mu, log_sigma, 0.0)
+            return log_px_z, importance_log_weight(log_px_z, z, mean, log_scale)
+
+        log_px_z, log_w = jax.lax.map(sample_terms, eps, batch_size=iwae_chunk)  # [k, B]
+        kl = jnp.sum(dist.kl_diag_gaussian_standard(mean, log_scale), axis=-1)
+        elbo, bound = log_px_z[0] - kl, dist.iwae_bound(log_w)
+        return {"elbo": elbo, "kl": kl, "recon": -log_px_z[0], "log_det": log_det,
+                "iwae": bound, "iwae_k": jnp.full_like(kl, iwae_k), "bpd": to_bpd(bound),
+                "bpd_elbo": to_bpd(elbo)}
 
     def generate(variables, rng, n):
         """x_hat = f_psi^{-1}(mu_theta(z)), z ~ N(0, I), in [-1, 1] image space."""
@@ -199,10 +228,10 @@ def build(config, info) -> Method:
         return decode(variables, encode(variables, x_uint8))
 
     def eval_fn(variables, batch, rng):
-        return terms(variables["generator"], batch["image"], rng)
+        return iwae_terms(variables["generator"], batch["image"], rng)
 
     def bpd(variables, x_uint8, rng):
-        return terms(variables["generator"], x_uint8, rng)["bpd"]
+        return iwae_terms(variables["generator"], x_uint8, rng)["bpd"]
 
     fields = dict(init=init, sample=sample, eval_fn=eval_fn, encode=encode, decode=decode,
                   reconstruct=reconstruct, bpd=bpd, latent_dim=m.latent_dim, metrics=("bpd",))

@@ -1,6 +1,7 @@
 """The training loop: resume, step, log, check, checkpoint, sample, evaluate."""
 
 import functools
+import importlib
 import json
 import logging
 import os
@@ -102,12 +103,24 @@ def check_steps_per_call(config) -> None:
                          "those fields or train.steps_per_call.")
 
 
+def prepare(config, workdir: str):
+    """The method module's optional `prepare(config, workdir) -> config` hook, run before the
+    method is built: earlier stages of multi-stage methods (ID-GAN trains its stage-1 beta-VAE
+    in W/stage1 and points the config at it). The config it returns is the one saved and
+    trained; methods without the hook get `config` unchanged."""
+    if config.get("method") not in methods.METHODS:
+        return config  # methods.build reports the unknown name.
+    module = importlib.import_module(methods.METHODS[config.method])
+    return module.prepare(config, workdir) if hasattr(module, "prepare") else config
+
+
 def train_and_evaluate(config, workdir: str, devices=None):
     """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final state
     (None if the run had already finished). `devices` defaults to all devices of all hosts."""
     parallel.maybe_initialize_distributed(config.distributed)
     primary = jax.process_index() == 0
     os.makedirs(workdir, exist_ok=True)
+    config = prepare(config, workdir)
 
     # Everything that can be wrong with the config fails here, before any compilation.
     info = data.get_info(config.data)
