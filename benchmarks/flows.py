@@ -1,6 +1,9 @@
 """Train-step speed of the CIFAR-10-sized flows (Real NVP and Glow presets of configs/flow.py).
 
   python -m benchmarks.flows [--batch_size=64] [--repeats=3] [--presets=cifar10,glow_cifar10]
+      [--name=flows]
+
+(--batch_size, --repeats and --name are benchmarks.train_step's flags.)
 
 Random uint8 batches of CIFAR-10's shape (no dataset needed). Prints compile time, median step
 time and achieved GFLOP/s (XLA cost analysis of the jitted step) against the machine's matmul
@@ -12,10 +15,10 @@ from absl import app, flags
 import configs.flow
 from benchmarks import common, train_step
 
-_BATCH = flags.DEFINE_integer("batch_size", 64, "Global batch size.")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed steps (each is seconds on a CPU).")
 _PRESETS = flags.DEFINE_list("presets", ["cifar10", "glow_cifar10"], "configs/flow.py presets.")
-_NAME = flags.DEFINE_string("name", "flows", "Results file name.")
+_BATCH, _REPEATS, _NAME = train_step._BATCH, train_step._REPEATS, train_step._NAME
+flags.FLAGS.set_default("repeats", 3)  # Each step is seconds on a CPU.
+flags.FLAGS.set_default("name", "flows")
 
 
 def main(argv):

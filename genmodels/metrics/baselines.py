@@ -14,7 +14,14 @@ from genmodels.data import base
 
 def histogram_bpd(train_uint8: np.ndarray, test_uint8: np.ndarray,
                   pseudocount: float = 1.0) -> float:
-    """Test bits/dim of prod_d p_d(x_d), p_d(v) = (n_d(v) + a) / (N + 256 a).
+    """Mean test bits/dim of the per-pixel histogram (`histogram_bpd_per_image`)."""
+    return float(histogram_bpd_per_image(train_uint8, test_uint8, pseudocount).mean())
+
+
+def histogram_bpd_per_image(train_uint8: np.ndarray, test_uint8: np.ndarray,
+                            pseudocount: float = 1.0) -> np.ndarray:
+    """Bits/dim [N_test] of each test image under prod_d p_d(x_d),
+    p_d(v) = (n_d(v) + a) / (N + 256 a).
 
     n_d(v) counts training examples with value v at sub-pixel d; a is the (Laplace) pseudo-count,
     which keeps values unseen in training finite. Arrays are uint8 [N, ...] with equal trailing
@@ -33,7 +40,7 @@ def histogram_bpd(train_uint8: np.ndarray, test_uint8: np.ndarray,
     counts = np.bincount(flat_index.ravel(), minlength=dims * 256).reshape(dims, 256)
     log_p = np.log(counts + pseudocount) - np.log(len(train) + 256 * pseudocount)
     test_log_p = log_p[np.arange(dims), test.reshape(len(test), dims)]  # [N_test, D]
-    return float(-test_log_p.sum(1).mean() / (dims * math.log(2)))
+    return -test_log_p.sum(1) / (dims * math.log(2))
 
 
 def split_images(source: base.Source, batch_size: int = 4096) -> np.ndarray:
