@@ -21,6 +21,16 @@ def compiled_flops(compiled) -> float:
     return float(analysis.get("flops", float("nan")))
 
 
+def compiled_memory_bytes(compiled) -> float:
+    """Peak device memory of one call, from XLA's buffer assignment: arguments + outputs +
+    temporaries, less the outputs that alias (donated) arguments."""
+    m = compiled.memory_analysis()
+    if m is None:  # Not reported by this backend.
+        return float("nan")
+    return float(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+                 - m.alias_size_in_bytes)
+
+
 def median_seconds(fn, *args, warmup: int = 3, repeats: int = 20) -> tuple[float, list[float]]:
     """Median wall time of fn(*args) (blocking on the result) after warm-up calls."""
     for _ in range(warmup):
@@ -47,9 +57,9 @@ def machine() -> dict:
             "jax": jax.__version__}
 
 
-def write_results(name: str, results: dict) -> str:
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    path = os.path.join(RESULTS_DIR, f"{name}.json")
+def write_results(name: str, results: dict, directory: str = RESULTS_DIR) -> str:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}.json")
     with open(path, "w") as f:
         json.dump({"machine": machine(), **results}, f, indent=2, default=float)
     return path

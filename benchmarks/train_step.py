@@ -25,6 +25,7 @@ _VARIANTS = flags.DEFINE_list("variants", [""], "Comma-separated FIELD=VALUE ove
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Global batch size.")
 _REPEATS = flags.DEFINE_integer("repeats", 20, "Timed steps.")
 _NAME = flags.DEFINE_string("name", "train_step", "Results file name.")
+_RESULTS_DIR = flags.DEFINE_string("results_dir", common.RESULTS_DIR, "Where results go.")
 
 
 def _with_override(config, override: str):
@@ -39,25 +40,26 @@ def _with_override(config, override: str):
     return config
 
 
-def measure(config, batch_size: int, repeats: int) -> dict:
+def measure(config, batch_size: int, repeats: int, warmup: int = 3) -> dict:
     info = data.get_info(config.data)
     method = methods.build(config, info)
     mesh = parallel.make_mesh()
     repl, sharded = parallel.replicated(mesh), parallel.data_sharding(mesh)
     batch = parallel.global_batch(common.random_batch(info, batch_size), sharded)
+    step = jax.jit(make_train_step(method, config.train.get("compute_dtype", "float32")),
+                   in_shardings=(repl, sharded), out_shardings=(repl, repl), donate_argnums=0)
     state = jax.jit(functools.partial(init_train_state, method), out_shardings=repl)(
         jax.random.PRNGKey(0), batch)
-    step = jax.jit(make_train_step(method), in_shardings=(repl, sharded),
-                   out_shardings=(repl, repl), donate_argnums=0)
     start = time.perf_counter()
     compiled = step.lower(state, batch).compile()
     compile_seconds = time.perf_counter() - start
     flops = common.compiled_flops(compiled)
+    memory_gib = common.compiled_memory_bytes(compiled) / 2**30
 
     def run(state):
         return compiled(state, batch)[0]
 
-    for _ in range(3):
+    for _ in range(warmup):
         state = jax.block_until_ready(run(state))
     times = []
     for _ in range(repeats):
@@ -68,7 +70,7 @@ def measure(config, batch_size: int, repeats: int) -> dict:
     return {"compile_seconds": compile_seconds, "step_ms": 1e3 * seconds,
             "step_ms_min": 1e3 * min(times), "step_ms_max": 1e3 * max(times),
             "gflop_per_step": flops / 1e9, "achieved_gflops": flops / seconds / 1e9,
-            "examples_per_sec": batch_size / seconds}
+            "examples_per_sec": batch_size / seconds, "memory_gib": memory_gib}
 
 
 def main(argv):
@@ -84,7 +86,7 @@ def main(argv):
               f"{result['achieved_gflops']:7.1f} GFLOP/s ({100 * result['fraction_of_matmul_peak']:.0f}%"
               " of matmul peak)")
     print(f"matmul peak (2048^2 f32): {peak:.1f} GFLOP/s")
-    path = common.write_results(_NAME.value, {
+    path = common.write_results(_NAME.value, directory=_RESULTS_DIR.value, results={
         "config": _CONFIG.value.to_dict(), "batch_size": _BATCH.value,
         "matmul_peak_gflops": peak, "variants": rows})
     print("wrote", path)

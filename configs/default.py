@@ -13,6 +13,9 @@ def base_config() -> config_dict.ConfigDict:
     c.data.batch_size = 64  # Global batch, split over hosts and devices.
     c.data.image_size = config_dict.placeholder(int)  # None: the dataset's own size.
     c.data.tfds_data_dir = config_dict.placeholder(str)
+    # Train calls whose batches a background thread assembles and copies to the devices ahead
+    # of use (0: none; docs/benchmarks.md).
+    c.data.device_prefetch = 2
 
     c.train = config_dict.ConfigDict()
     c.train.num_steps = 2000
@@ -21,10 +24,18 @@ def base_config() -> config_dict.ConfigDict:
     c.train.keep_checkpoints = 3
     c.train.sample_every = 500
     c.train.num_sample_images = 64
+    # JAX's persistent compilation cache: reruns and resumed runs load compiled steps from here
+    # instead of recompiling. "" turns it off; JAX_COMPILATION_CACHE_DIR takes precedence.
+    c.train.compilation_cache_dir = "~/.cache/genmodels/jax"
     c.train.tensorboard = True  # Event files need TensorFlow: pip install 'genmodels[tf]'.
     # Train steps per device call (a lax.scan over k batches): fewer dispatches and host round
-    # trips for small models. Every train/eval interval must be a multiple of it.
+    # trips for small models. Every train/eval interval must be a multiple of it. On CPU, for
+    # MLPs only: XLA:CPU runs conv weight gradients ~100x slower inside a loop.
     c.train.steps_per_call = 1
+    # "bfloat16": the train steps' matmuls and convolutions run in bf16 on bf16 copies of the
+    # float32 params, everything else in float32 (genmodels.train.precision, docs/benchmarks.md).
+    # For GPUs/TPUs; on CPU it is correct but slower.
+    c.train.compute_dtype = "float32"
 
     c.eval = config_dict.ConfigDict()
     c.eval.every = 1000  # 0 disables evaluation during training (it still runs at the end).

@@ -674,9 +674,37 @@ def _numeric_fields(table: Table) -> list[str]:
     return out
 
 
+def _settings_plot(plt, table: Table, metrics: list[str], directory: str) -> str:
+    """settings.png: per metric, one row per setting with each seed's value (dots) and the mean
+    ± std over seeds (bar): the view of categorical axes such as loss names."""
+    groups = [(", ".join(f"{f.split('.')[-1]}={_cell(v)}" for f, v in zip(table.fields, setting)
+                         if v is not None) or "(base)", records)
+              for setting, records in table.groups if records]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 3,
+                                                       0.3 * len(groups) + 1.2),
+                             squeeze=False, sharey=True)
+    for ax, metric in zip(axes[0], metrics):
+        for row, (_, records) in enumerate(groups):
+            values = [_float(r[metric]) for r in records if metric in r]
+            mean, std = mean_std(values)
+            ax.errorbar([mean], [row], xerr=[0 if math.isnan(std) else std], fmt="s",
+                        color="black", capsize=3, markersize=4)
+            ax.plot(values, [row] * len(values), "o", alpha=0.5, markersize=3)
+        ax.set_xlabel(metric)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(groups)), [label for label, _ in groups], fontsize=7)
+    axes[0][0].invert_yaxis()
+    fig.tight_layout()
+    path = os.path.join(directory, "settings.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def write_plots(table: Table, directory: str) -> list[str]:
     """metric vs value for each numeric swept field (one line per setting of the other fields,
-    error bars = std over seeds), and precision vs recall when both exist. Returns the paths."""
+    error bars = std over seeds), every setting's seeds and mean ± std per metric
+    (settings.png), and precision vs recall when both exist. Returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -712,6 +740,8 @@ def write_plots(table: Table, directory: str) -> list[str]:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         paths.append(path)
+    if table.groups:
+        paths.append(_settings_plot(plt, table, metrics, directory))
     if "precision" in table.metrics and "recall" in table.metrics:
         fig, ax = plt.subplots(figsize=(5, 4))
         for setting, records in table.groups:

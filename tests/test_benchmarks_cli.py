@@ -1,6 +1,8 @@
 """Every benchmark script parses its flags (absl rejects a flag defined twice across the modules a
 script imports) and documents them in --help; nothing is measured here."""
 
+import json
+import os
 import subprocess
 import sys
 
@@ -8,7 +10,8 @@ import pytest
 
 from tests.helpers import REPO
 
-SCRIPTS = ["flows", "idgan_dsprites", "inception", "likelihood_table", "train_step"]
+SCRIPTS = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "benchmarks"))
+                 if name.endswith(".py") and name not in ("__init__.py", "common.py"))
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -20,3 +23,18 @@ def test_benchmark_script_parses_its_flags(script):
     # defined twice raises DuplicateFlagError at import instead.
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "flags:" in result.stdout or "usage:" in result.stdout, result.stdout[-2000:]
+
+
+def test_suite_quick_writes_every_figure(tmp_path):
+    """`benchmarks.run --quick` on one config: the JSON holds each figure of docs/benchmarks.md."""
+    subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--only=vae",
+                    "--repeats=1", f"--results_dir={tmp_path}"], cwd=REPO, check=True,
+                   capture_output=True, timeout=600, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    with open(tmp_path / "suite_quick.json") as f:
+        results = json.load(f)
+    row = results["configs"]["vae"]
+    for key in ("compile_seconds", "step_ms", "examples_per_sec", "gflop_per_step",
+                "achieved_gflops", "fraction_of_matmul_peak", "memory_gib",
+                "sample_images_per_sec"):
+        assert row[key] > 0, key
+    assert row["achieved_gflops"] * row["step_ms"] / 1e3 == pytest.approx(row["gflop_per_step"])

@@ -30,7 +30,7 @@ def _main(workdir, *flags):
 
 
 def _without_timing(workdir):
-    return [{k: v for k, v in r.items() if k not in ("steps_per_sec", "examples_per_sec")}
+    return [{k: v for k, v in r.items() if k not in loop.TIMING_METRICS}
             for r in read_metrics(workdir)]
 
 

@@ -7,7 +7,7 @@ from genmodels.train import loop
 from genmodels.train.writers import read_metrics
 from tests.helpers import flat_params, tiny_gan, tiny_vae
 
-TIMING = ("steps_per_sec", "examples_per_sec")
+TIMING = loop.TIMING_METRICS
 
 
 def _config(make_config, k):

@@ -269,6 +269,7 @@ def test_aggregation_of_synthetic_results(tmp_path):
     assert "| 10.0 | 3 | 6.333 ± 2.887 | 0.55 ± 0.07071 (n=2) | 0.2 ± 0 (n=2) |" in md
     assert "6 of 6 runs have results" in md
     assert [os.path.basename(p) for p in paths["plots"]] == ["losses.penalty_weight.png",
+                                                             "settings.png",
                                                              "precision_recall.png"]
     assert all(os.path.getsize(p) > 1000 for p in paths["plots"])
 

@@ -2,11 +2,12 @@
 from genmodels.data import transforms
 from genmodels.data.base import DatasetInfo, Source
 from genmodels.data.datasets import DATASET_NAMES, EMBEDDED_NAMES, TFDS_NAMES, get_info, get_source
-from genmodels.data.pipeline import eval_batches, train_batches
+from genmodels.data.pipeline import eval_batches, train_batches, train_dataset
 from genmodels.data.transforms import dequantize, to_signed, to_uint8
 
 __all__ = [
     "DATASET_NAMES", "EMBEDDED_NAMES", "TFDS_NAMES", "DatasetInfo", "Source", "dequantize",
     "eval_batches", "get_info", "get_source", "to_signed", "to_uint8", "train_batches",
+    "train_dataset",
     "transforms",
 ]

@@ -39,7 +39,17 @@ def _shuffle_seed(seed: int) -> int:
 def train_batches(data_config, *, batch_size: int, seed: int, start_step: int = 0,
                   process_index: int | None = None,
                   process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
-    """Infinite per-host training batches for steps start_step, start_step + 1, ...
+    """Infinite per-host training batches for steps start_step, start_step + 1, ... (an iterator
+    over `train_dataset`)."""
+    return iter(train_dataset(data_config, batch_size=batch_size, seed=seed, start_step=start_step,
+                              process_index=process_index, process_count=process_count))
+
+
+def train_dataset(data_config, *, batch_size: int, seed: int, start_step: int = 0,
+                  process_index: int | None = None,
+                  process_count: int | None = None) -> grain.IterDataset:
+    """The per-host training batches for steps start_step, start_step + 1, ... as a grain
+    IterDataset (the trainer stacks and prefetches it to the devices).
 
     The global batch of step s holds positions [s * batch_size, (s + 1) * batch_size) of the
     stream of epochs, each epoch a fresh permutation of the train split determined by `seed`.
@@ -51,7 +61,7 @@ def train_batches(data_config, *, batch_size: int, seed: int, start_step: int = 
              .repeat()  # infinite; epoch e uses its own permutation
              .batch(batch_size))  # step -> the global batch's example indices
     batches = steps[start_step:].map(lambda index: source.read_batch(index[rows]))
-    return iter(batches.to_iter_dataset(READ_OPTIONS))
+    return batches.to_iter_dataset(READ_OPTIONS)
 
 
 def eval_batches(data_config, split: str, *, batch_size: int, process_index: int | None = None,

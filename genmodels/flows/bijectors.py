@@ -97,6 +97,9 @@ class ActNorm(Bijector):
 
         bias = self.param("bias", init_bias, (c,))
         log_scale = self.param("log_scale", init_log_scale, (c,))
+        # In the activations' dtype, so that the log-det stays float32 under bf16 params
+        # (train.compute_dtype).
+        bias, log_scale = bias.astype(x.dtype), log_scale.astype(x.dtype)
         logdet = _per_example(math.prod(x.shape[1:-1]) * jnp.sum(log_scale), x.shape[0])
         if inverse:
             return x * jnp.exp(-log_scale) - bias, -logdet
@@ -132,6 +135,9 @@ class InvConv1x1(Bijector):
         lower = self.param("lower", lambda *_: jnp.asarray(l0), (c, c))
         upper = self.param("upper", lambda *_: jnp.asarray(u0), (c, c))
         log_s = self.param("log_s", lambda *_: jnp.asarray(log_s0), (c,))
+        # In the activations' dtype (float32 under train.compute_dtype=bfloat16 too), so that
+        # W and the log-det agree exactly.
+        lower, upper, log_s = (v.astype(x.dtype) for v in (lower, upper, log_s))
         eye = jnp.eye(c, dtype=x.dtype)
         lower = jnp.tril(lower, -1) + eye
         upper = jnp.triu(upper, 1) + jnp.diag(sign * jnp.exp(log_s))

@@ -224,8 +224,9 @@ def build(config, info) -> Method:
         """x ~ p(x | z) with PixelCNN noise `noise_rng` (same key, same noise)."""
         v = variables["agave"]
         _, cond = net.apply(v, z, method=AGAVE.aux)
-        return pcnn.sample(lambda x: net.apply(v, x, cond, method=AGAVE.pixel), noise_rng,
-                           z.shape[0], shape, m.num_mixtures)
+        return pcnn.sample(lambda x, c: net.apply(v, x, c, method=AGAVE.pixel), noise_rng,
+                           z.shape[0], shape, m.num_mixtures, cond_map=cond,
+                           row_multiple=pcnn.downsampling_factor(m.num_stages))
 
     def sample(variables, rng, n):
         z_rng, noise_rng = jax.random.split(rng)

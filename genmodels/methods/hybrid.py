@@ -69,7 +69,7 @@ class HybridVAE(nn.Module):
             mean, log_sigma = jnp.split(out, 2, axis=-1)
             return mean, jnp.maximum(log_sigma, math.log(1e-3))
         if self.sigma == "per_channel":
-            return out, self.log_sigma
+            return out, self.log_sigma.astype(out.dtype)  # float32 under bf16 params too.
         return out, jnp.full((self.image_shape[-1],), math.log(self.sigma_init))
 
     def features(self, x_signed):
@@ -132,12 +132,18 @@ def build(config, info) -> Method:
         """bits/dim of x on the 256 levels from a bound on ln p(x') of x' = 2 y - 1."""
         return (-log_p - d * math.log(2) + d * math.log(256)) / (d * math.log(2))
 
-    def terms(variables, x_uint8, rng):
-        """Per-example elbo (of x' in [-1, 1]^D, nats), kl, recon, log_det and bpd."""
+    def features_and_posterior(variables, x_uint8, rng):
+        """Dequantises x to x' in [-1, 1]^D with half of `rng`; returns the other half (for z),
+        the features f_psi(x') with ln|det df/dx'|, and the mean and log-scale of q(z|x')."""
         z_rng, deq_rng = jax.random.split(rng)
         x = 2.0 * dequantize(deq_rng, x_uint8) - 1.0
         f, log_det = vae.apply(variables, x, method=HybridVAE.features)
         mean, log_scale = vae.apply(variables, x, method=HybridVAE.encode)
+        return z_rng, f, log_det, mean, log_scale
+
+    def terms(variables, x_uint8, rng):
+        """Per-example elbo (of x' in [-1, 1]^D, nats), kl, recon, log_det and bpd."""
+        z_rng, f, log_det, mean, log_scale = features_and_posterior(variables, x_uint8, rng)
         z = dist.diag_gaussian_sample(z_rng, mean, log_scale)
         mu, log_sigma = vae.apply(variables, z, method=HybridVAE.decode)
         kl = jnp.sum(dist.kl_diag_gaussian_standard(mean, log_scale), axis=-1)
@@ -149,10 +155,7 @@ def build(config, info) -> Method:
         """`terms` with bpd from the IWAE-k bound (k = eval.iwae_k; k = 1 is `terms` with the
         same randomness), ln w_j = ln N(f_psi(x'); mu(z_j), sigma^2) + ln|det| + ln p(z_j)
         - ln q(z_j|x), all k sharing one dequantisation; bpd_elbo is the k = 1 bound."""
-        z_rng, deq_rng = jax.random.split(rng)
-        x = 2.0 * dequantize(deq_rng, x_uint8) - 1.0
-        f, log_det = vae.apply(variables, x, method=HybridVAE.features)
-        mean, log_scale = vae.apply(variables, x, method=HybridVAE.encode)
+        z_rng, f, log_det, mean, log_scale = features_and_posterior(variables, x_uint8, rng)
         eps = jax.random.normal(z_rng, (iwae_k,) + mean.shape)
 
         def sample_terms(eps_j):

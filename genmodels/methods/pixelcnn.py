@@ -4,7 +4,8 @@
 
 p(x_i | x_<i) is a discretised logistic mixture over the 256 levels, joint over the channels
 of pixel i (channel-autoregressive means), so bits/dim need no dequantisation offset. Sampling is
-ancestral, one network pass per pixel inside a jitted `lax.fori_loop`.
+ancestral, one network pass per pixel inside a jitted `lax.fori_loop` (over the top rows only,
+`models.pixelcnn.sample`).
 """
 
 import math
@@ -67,8 +68,9 @@ def build(config, info) -> Method:
         return {"bpd": bpd(variables, batch["image"])}
 
     def sample(variables, rng, n):
-        return pcnn.sample(lambda x: net.apply(variables["pixelcnn"], x), rng, n, shape,
-                           m.num_mixtures)
+        return pcnn.sample(lambda x, cond: net.apply(variables["pixelcnn"], x, cond), rng, n,
+                           shape, m.num_mixtures,
+                           row_multiple=pcnn.downsampling_factor(m.num_stages))
 
     ema = m.get("ema_decay", 0.0) or None
     return Method(

@@ -35,11 +35,16 @@ def num_outputs(channels: int, num_mixtures: int) -> int:
     return num_mixtures * (1 + 2 * channels + dist.num_channel_coeffs(channels))
 
 
+def downsampling_factor(num_stages: int) -> int:
+    """2^(num_stages - 1): the network's total downsampling, which H and W must be multiples of."""
+    return 2 ** (num_stages - 1)
+
+
 def check_stages(image_shape, num_stages: int, field: str = "model.num_stages") -> None:
     """ValueError unless H and W are divisible by 2^(num_stages - 1)."""
     if not isinstance(num_stages, int) or num_stages < 1:
         raise ValueError(f"{field}={num_stages!r} must be an integer >= 1.")
-    factor = 2 ** (num_stages - 1)
+    factor = downsampling_factor(num_stages)
     h, w = image_shape[0], image_shape[1]
     if h % factor or w % factor:
         raise ValueError(f"image {h}x{w} is not divisible by 2^({field} - 1) = {factor}; use "
@@ -161,24 +166,62 @@ def log_prob(out, x_uint8, num_mixtures: int):
     return jnp.sum(per_pixel, axis=(1, 2))
 
 
-def sample(apply_fn, rng, n: int, image_shape, num_mixtures: int):
+ROW_BLOCKS = 4  # Default row blocks of `sample`; 1 is one full-image pass per pixel.
+
+
+def row_block_ends(height: int, row_blocks: int, row_multiple: int = 1) -> tuple[int, ...]:
+    """The last row (exclusive) of each of `sample`'s row blocks: about height / row_blocks rows
+    each, every end a multiple of `row_multiple`; fewer blocks if the image has too few rows.
+    E.g. (32, 4, 4) -> (8, 16, 24, 32), (8, 4, 2) -> (2, 4, 6, 8), (8, 1, 2) -> (8,)."""
+    if row_blocks < 1 or row_multiple < 1 or height % row_multiple:
+        raise ValueError(f"row_blocks={row_blocks} and row_multiple={row_multiple} must be >= 1 "
+                         f"and row_multiple must divide the image height {height}.")
+    units = height // row_multiple
+    blocks = min(row_blocks, units)
+    return tuple(row_multiple * (units * (b + 1) // blocks) for b in range(blocks))
+
+
+def sample(apply_fn, rng, n: int, image_shape, num_mixtures: int, cond_map=None,
+           row_blocks: int = ROW_BLOCKS, row_multiple: int = 1):
     """Ancestral sampling, jit-friendly: a `lax.fori_loop` over the H W pixels, one network pass
-    `apply_fn(x_signed [n, H, W, C]) -> [n, H, W, P]` per pixel, all channels of the pixel drawn
-    from that pass with the channel-autoregressive mixture. The noise of pixel i is
-    fold_in(rng, i), so two calls with the same rng share their sampling noise (same uniforms;
-    different conditioning gives a coupled sample). Returns uint8 [n, H, W, C]."""
+    `apply_fn(x_signed [n, h, W, C], cond_map [n, h, W, F] or None) -> [n, h, W, P]` per pixel,
+    all channels of the pixel drawn from that pass with the channel-autoregressive mixture. The
+    noise of pixel i is fold_in(rng, i), so two calls with the same rng share their sampling
+    noise (same uniforms; different conditioning gives a coupled sample). Returns uint8
+    [n, H, W, C].
+
+    The network is causal in rows (output row r depends on input rows <= r only), so the rows are
+    split into `row_blocks` static blocks (`row_block_ends`) and a pixel of the block ending at
+    row h is drawn from a pass over the top h rows only (image and `cond_map` cropped): the same
+    conditionals as row_blocks=1 (full passes) in about (B + 1) / 2B of the work, at the price of
+    compiling B network passes. The samples are the same too, except where XLA's size-dependent
+    float32 kernels change the last bits of a logit next to a bin edge (docs/benchmarks.md).
+    `row_multiple` must be the network's total downsampling factor
+    (`downsampling_factor(num_stages)`) so that every crop is a valid input whose stride-2
+    stages see the same rows as the full image.
+    """
     h, w, c = image_shape
 
-    def body(i, x):
-        r, col = i // w, i % w
-        out = apply_fn(x.astype(jnp.float32) / 127.5 - 1.0)
-        out = lax.dynamic_slice_in_dim(lax.dynamic_slice_in_dim(out, r, 1, 1), col, 1, 2)
-        logits, means, log_scales, coeffs = mixture_params(out[:, 0, 0], c, num_mixtures)
-        pixel = dist.discretized_logistic_mixture_sample(jax.random.fold_in(rng, i), logits,
-                                                         means, log_scales, coeffs)
-        return lax.dynamic_update_slice(x, pixel[:, None, None, :], (0, r, col, 0))
+    def block_body(top):
+        """fori_loop body for a pixel in rows < top, from a pass over rows [0, top)."""
+        cond = None if cond_map is None else cond_map[:, :top]
 
-    return lax.fori_loop(0, h * w, body, jnp.zeros((n, h, w, c), jnp.uint8))
+        def body(i, x):
+            r, col = i // w, i % w
+            out = apply_fn(x[:, :top].astype(jnp.float32) / 127.5 - 1.0, cond)
+            out = lax.dynamic_slice_in_dim(lax.dynamic_slice_in_dim(out, r, 1, 1), col, 1, 2)
+            logits, means, log_scales, coeffs = mixture_params(out[:, 0, 0], c, num_mixtures)
+            pixel = dist.discretized_logistic_mixture_sample(jax.random.fold_in(rng, i), logits,
+                                                             means, log_scales, coeffs)
+            return lax.dynamic_update_slice(x, pixel[:, None, None, :], (0, r, col, 0))
+
+        return body
+
+    x, start = jnp.zeros((n, h, w, c), jnp.uint8), 0
+    for top in row_block_ends(h, row_blocks, row_multiple):
+        x = lax.fori_loop(start * w, top * w, block_body(top), x)
+        start = top
+    return x
 
 
 def bits_per_dim(log_p, image_shape):
@@ -186,5 +229,6 @@ def bits_per_dim(log_p, image_shape):
     return -log_p / (math.prod(image_shape) * math.log(2))
 
 
-__all__ = ["GatedResnet", "PixelCNNPP", "bits_per_dim", "check_stages", "concat_elu",
-           "conditional_params", "log_prob", "mixture_params", "num_outputs", "sample"]
+__all__ = ["ROW_BLOCKS", "GatedResnet", "PixelCNNPP", "bits_per_dim", "check_stages",
+           "concat_elu", "conditional_params", "downsampling_factor", "log_prob",
+           "mixture_params", "num_outputs", "row_block_ends", "sample"]

@@ -7,6 +7,8 @@ import logging
 import os
 import time
 
+import grain
+import grain.experimental
 import jax
 import numpy as np
 
@@ -14,12 +16,15 @@ from genmodels import data, evaluation, methods
 from genmodels.train import parallel
 from genmodels.train.checkpoint import Checkpointer
 from genmodels.train.images import samples_to_image, save_png
+from genmodels.train.precision import check_compute_dtype
 from genmodels.train.state import abstract_train_state, inference_variables, init_train_state
 from genmodels.train.step import make_multi_step, make_train_step
 from genmodels.train.writers import MetricsWriter
 
 log = logging.getLogger(__name__)
 
+# Logged train metrics that measure speed, not the model: they differ between identical runs.
+TIMING_METRICS = ("steps_per_sec", "examples_per_sec", "input_wait_fraction")
 SAMPLE_KEY = 7_777  # fold_in constant for the fixed sample-grid noise, comparable across steps.
 EVAL_KEY = 8_888
 
@@ -103,6 +108,38 @@ def check_steps_per_call(config) -> None:
                          "those fields or train.steps_per_call.")
 
 
+def device_batches(host_batches: grain.IterDataset, steps_per_call: int, sharding,
+                   prefetch: int):
+    """An iterator over the global device batches of successive train calls, each the host
+    batches of `steps_per_call` steps stacked [k, B, ...] and placed with `sharding`.
+
+    With prefetch > 0 a background thread assembles and transfers up to `prefetch` calls ahead,
+    so host loading and the host-to-device copy overlap the train steps even while the loop
+    waits on the device (logging, checkpoints). Call `.close()` when done."""
+    calls = host_batches.batch(steps_per_call).map(
+        functools.partial(parallel.global_batch, sharding=sharding))
+    if prefetch < 0:
+        raise ValueError(f"data.device_prefetch={prefetch} must be >= 0 (0: no prefetch thread).")
+    if prefetch:
+        calls = grain.experimental.ThreadPrefetchIterDataset(calls, prefetch_buffer_size=prefetch)
+    return iter(calls)
+
+
+def enable_compilation_cache(directory: str | None) -> str | None:
+    """Turns on JAX's persistent compilation cache in `directory` (restarts and repeated runs
+    then load compiled steps instead of recompiling) and returns the directory in use.
+
+    A directory already set (the JAX_COMPILATION_CACHE_DIR environment variable, or an earlier
+    call in this process) is kept; an empty `directory` leaves the cache as it is."""
+    current = jax.config.jax_compilation_cache_dir
+    if current or not directory:
+        return current
+    path = os.path.expanduser(directory)
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    return path
+
+
 def prepare(config, workdir: str):
     """The method module's optional `prepare(config, workdir) -> config` hook, run before the
     method is built: earlier stages of multi-stage methods (ID-GAN trains its stage-1 beta-VAE
@@ -120,6 +157,7 @@ def train_and_evaluate(config, workdir: str, devices=None):
     parallel.maybe_initialize_distributed(config.distributed)
     primary = jax.process_index() == 0
     os.makedirs(workdir, exist_ok=True)
+    enable_compilation_cache(config.train.get("compilation_cache_dir"))
     config = prepare(config, workdir)
 
     # Everything that can be wrong with the config fails here, before any compilation.
@@ -127,13 +165,15 @@ def train_and_evaluate(config, workdir: str, devices=None):
     method = methods.build(config, info)
     mesh = parallel.make_mesh(devices)
     parallel.check_batch_size(config.data.batch_size, "data.batch_size", mesh)
-    repl, data_sharding = parallel.replicated(mesh), parallel.data_sharding(mesh)
+    repl, stacked_sharding = parallel.replicated(mesh), parallel.stacked_data_sharding(mesh)
     evaluator = evaluation.Evaluator(method, config, mesh)
     if primary:
         save_config(config, workdir)
 
     num_steps = config.train.num_steps
     check_steps_per_call(config)
+    compute_dtype = config.train.get("compute_dtype", "float32")
+    check_compute_dtype(compute_dtype)
     checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
     start = checkpointer.latest_step() or 0
     if start >= num_steps:
@@ -143,45 +183,41 @@ def train_and_evaluate(config, workdir: str, devices=None):
     writer.truncate_after(start)
 
     k = config.train.get("steps_per_call", 1)
-    batches = data.train_batches(config.data, batch_size=config.data.batch_size, seed=config.seed,
-                                 start_step=start)
-    stacked_sharding = parallel.stacked_data_sharding(mesh)
+    calls = device_batches(
+        data.train_dataset(config.data, batch_size=config.data.batch_size, seed=config.seed,
+                           start_step=start),
+        k, stacked_sharding, config.data.get("device_prefetch", 2))
+    try:  # From here on, stop the prefetch thread and close the checkpointer on any exit.
+        first_call = next(calls)
+        batch = jax.tree.map(lambda x: x[0], first_call)  # One step's batch, for init and restore.
+        seed_key = jax.random.PRNGKey(config.seed)
+        init = jax.jit(functools.partial(init_train_state, method), out_shardings=repl)
+        if start:
+            state = checkpointer.restore(start, abstract_train_state(method, batch, repl))
+            log.info("Resumed from step %d in %s.", start, workdir)
+        else:
+            state = init(seed_key, batch)
 
-    def next_call_batches(first=None):
-        """The global batches of the next k train steps, stacked [k, B, ...]."""
-        local = [first or next(batches)] + [next(batches) for _ in range(k - 1)]
-        stacked = {key: np.stack([b[key] for b in local]) for key in local[0]}
-        return parallel.global_batch(stacked, stacked_sharding)
-
-    first_local = next(batches)
-    batch = parallel.global_batch(first_local, data_sharding)
-    seed_key = jax.random.PRNGKey(config.seed)
-    init = jax.jit(functools.partial(init_train_state, method), out_shardings=repl)
-    if start:
-        state = checkpointer.restore(start, abstract_train_state(method, batch, repl))
-        log.info("Resumed from step %d in %s.", start, workdir)
-    else:
-        state = init(seed_key, batch)
-
-    step_fn = make_train_step(method)
-    train_call = jax.jit(make_multi_step(step_fn, k), in_shardings=(repl, stacked_sharding),
-                         out_shardings=(repl, repl), donate_argnums=0)
-    sample = jax.jit(method.sample, static_argnums=2, out_shardings=repl)
-    sample_rng = jax.random.fold_in(seed_key, SAMPLE_KEY)
-    eval_rng = jax.random.fold_in(seed_key, EVAL_KEY)
-    buffer = _MetricsBuffer(step_fn.metric_owners)
-    last_checkpoint = start or None
-    window_start, window_steps = None, 0
-    try:
+        step_fn = make_train_step(method, compute_dtype)
+        train_call = jax.jit(make_multi_step(step_fn, k), in_shardings=(repl, stacked_sharding),
+                             out_shardings=(repl, repl), donate_argnums=0)
+        sample = jax.jit(method.sample, static_argnums=2, out_shardings=repl)
+        sample_rng = jax.random.fold_in(seed_key, SAMPLE_KEY)
+        eval_rng = jax.random.fold_in(seed_key, EVAL_KEY)
+        buffer = _MetricsBuffer(step_fn.metric_owners)
+        last_checkpoint = start or None
+        window_start, window_steps, input_wait = None, 0, 0.0
         for step in range(start, num_steps, k):
-            call_batches = next_call_batches(first_local if step == start else None)
+            waiting_since = time.perf_counter()
+            call_batches = first_call if step == start else next(calls)
+            input_wait += time.perf_counter() - waiting_since
             state, metrics = train_call(state, call_batches)
             done, last = step + k, step + k == num_steps
             buffer.add(step + 1, metrics)
             if window_start is None:  # The first call includes compilation: time from after it.
                 jax.block_until_ready(metrics)
                 log.info("First train call (with compilation) done.")
-                window_start, window_steps = time.perf_counter(), 0
+                window_start, window_steps, input_wait = time.perf_counter(), 0, 0.0
             else:
                 window_steps += k
 
@@ -194,11 +230,12 @@ def train_and_evaluate(config, workdir: str, devices=None):
                 if window_steps:
                     means["steps_per_sec"] = window_steps / elapsed
                     means["examples_per_sec"] = means["steps_per_sec"] * config.data.batch_size
+                    means["input_wait_fraction"] = input_wait / elapsed
                 writer.write_scalars(done, "train", means)
                 eta = (num_steps - done) / means.get("steps_per_sec", float("inf"))
                 log.info("step %d/%d | %s | ETA %.0fs", done, num_steps, " ".join(
                     f"{k}={v:.4g}" for k, v in sorted(means.items())), eta)
-                window_start, window_steps = time.perf_counter(), 0
+                window_start, window_steps, input_wait = time.perf_counter(), 0, 0.0
             if checkpoint_due:
                 checkpointer.save(done, state)
                 last_checkpoint = done
@@ -216,6 +253,7 @@ def train_and_evaluate(config, workdir: str, devices=None):
                     log.info("eval at step %d: %s", done, json.dumps(results))
             writer.flush()
     finally:
+        calls.close()  # Stops the prefetch thread.
         checkpointer.wait()
         checkpointer.close()
         writer.close()

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import optax
 
 from genmodels.methods.base import Method
+from genmodels.train.precision import mixed_precision
 from genmodels.train.state import TrainState
 
 
@@ -12,17 +13,22 @@ def _merge(collections: dict, updates: dict) -> dict:
     return {p: {**c, **updates.get(p, {})} for p, c in collections.items()}
 
 
-def make_train_step(method: Method):
+def make_train_step(method: Method, compute_dtype: str = "float32"):
     """Returns train_step(state, batch) -> (state, metrics), to be jitted by the caller.
 
-    For each (player, repeats) of the schedule, the player takes `repeats` optimizer steps on its
-    own loss (a lax.scan when repeats > 1), each with randomness fold_in(fold_in(rng, step), k)
-    where k counts updates within the step. Metrics of repeated updates are averaged. Each
-    player adds loss/<P>, grad_norm/<P> and param_norm/<P> (DESIGN.md §5). A player's
-    `project` follows each of its updates; its EMA (if any) is updated once per train step.
-    `train_step.metric_owners` maps each metric to the player that reports it (filled on trace).
+    For each (player, repeats) of the schedule, the player takes `repeats` optimizer steps on
+    its own loss (an unrolled lax.scan when repeats > 1), each with randomness
+    fold_in(fold_in(rng, step), k) where k counts updates within the step. Metrics of repeated
+    updates are averaged. Each player adds loss/<P>, grad_norm/<P> and param_norm/<P> (DESIGN.md
+    §5). A player's `project` follows each of its updates; its EMA (if any) is updated once per
+    train step. `train_step.metric_owners` maps each metric to the player that reports it
+    (filled on trace).
+    `compute_dtype` ("float32" or "bfloat16", config train.compute_dtype) is the dtype of the
+    losses' matmuls and convolutions (genmodels.train.precision); params, optimizer state and
+    updates stay float32.
     """
     metric_owners: dict[str, str] = {}
+    loss_fns = {p.name: mixed_precision(p.loss_fn, compute_dtype) for p in method.players}
 
     def record_owner(name: str, player: str):
         owner = metric_owners.setdefault(name, player)
@@ -39,12 +45,12 @@ def make_train_step(method: Method):
         for name, repeats in method.schedule:
             player = method.player(name)
 
-            def update(carry, k, name=name, player=player):
+            def update(carry, k, name=name, player=player, loss_fn=loss_fns[name]):
                 own_params, own_opt, colls = carry
                 rng = jax.random.fold_in(step_rng, k)
 
                 def own_loss(p):
-                    return player.loss_fn({**params, name: p}, colls, batch, rng)
+                    return loss_fn({**params, name: p}, colls, batch, rng)
 
                 (loss, (terms, new_colls)), grads = jax.value_and_grad(own_loss, has_aux=True)(
                     own_params)
@@ -59,7 +65,10 @@ def make_train_step(method: Method):
             if repeats == 1:
                 carry, terms = update(carry, update_index)
             else:
-                carry, terms = jax.lax.scan(update, carry, update_index + jnp.arange(repeats))
+                # Unrolled: on XLA:CPU a convolution's weight gradient inside a loop body runs
+                # ~100x slower than outside one (docs/benchmarks.md), e.g. SNGAN's 5 D steps.
+                carry, terms = jax.lax.scan(update, carry, update_index + jnp.arange(repeats),
+                                            unroll=True)
                 terms = jax.tree.map(lambda t: jnp.mean(t, axis=0), terms)
             params[name], opt_state[name], collections = carry
             update_index += repeats
@@ -80,7 +89,10 @@ def make_train_step(method: Method):
 
 def make_multi_step(step_fn, steps_per_call: int):
     """multi_step(state, batches) -> (state, metrics): `steps_per_call` train steps in one call,
-    a lax.scan over batches stacked on a leading axis [k, B, ...]; metrics are stacked [k]."""
+    a lax.scan over batches stacked on a leading axis [k, B, ...]; metrics are stacked [k].
+
+    On XLA:CPU, convolution weight gradients inside the scan run ~100x slower than outside it,
+    so k > 1 is for MLPs (the 2-D mixtures) and accelerators (docs/benchmarks.md)."""
     if steps_per_call == 1:
         def one_step(state, batches):
             state, metrics = step_fn(state, jax.tree.map(lambda b: b[0], batches))

@@ -1,0 +1,45 @@
+"""Mode coverage on ring8 and grid25 (the adversarial-toolkit issue's table; PacGAN protocol):
+GAN (non-saturating), WGAN-GP, PacGAN2, minibatch standard deviation, BGAN and M-BGAN, 5 seeds
+each, with the protocol's MLP nets and one budget of NUM_STEPS train steps for every run.
+
+  python -m experiments.sweep --sweep=configs/sweeps/mode_coverage.py --workdir=ROOT --parallel=2
+
+ROOT/mode_coverage/results.md has the mean +- std over seeds of modes, hq_fraction and
+reverse_kl per (dataset, method); docs/adversarial.md compares it with the PacGAN table.
+"""
+
+from genmodels.sweeps import seeds
+
+NUM_STEPS = 1500  # The BGAN presets' budget: 60 runs fit in about an hour on 2 cores.
+DATASETS = ("ring8", "grid25")
+
+
+def base():
+    return "configs/gan.py:grid25"
+
+
+def fixed():
+    return {"train.num_steps": NUM_STEPS, "train.steps_per_call": 50,
+            "train.checkpoint_every": NUM_STEPS,
+            "train.sample_every": NUM_STEPS, "train.log_every": 250, "eval.every": NUM_STEPS}
+
+
+def _methods(dataset: str) -> list[dict]:
+    gan, bgan = f"configs/gan.py:{dataset}", f"configs/bgan.py:{dataset}"
+    return [
+        {"config": gan},  # GAN, non-saturating.
+        {"config": gan, "losses.discriminator": "wasserstein", "losses.generator": "wasserstein",
+         "losses.penalty": "wgan_gp"},
+        {"config": gan, "model.pack": 2},  # PacGAN2.
+        {"config": gan, "model.stddev_group": 4},  # Minibatch standard deviation layer.
+        {"config": bgan},
+        {"config": bgan, "bgan.variant": "mbgan"},
+    ]
+
+
+def sweep():
+    return [{**m, **s} for d in DATASETS for m in _methods(d) for s in seeds(5)]
+
+
+def metrics():
+    return ["modes", "hq_fraction", "reverse_kl"]
