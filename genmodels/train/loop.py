@@ -116,10 +116,10 @@ def device_batches(host_batches: grain.IterDataset, steps_per_call: int, shardin
     With prefetch > 0 a background thread assembles and transfers up to `prefetch` calls ahead,
     so host loading and the host-to-device copy overlap the train steps even while the loop
     waits on the device (logging, checkpoints). Call `.close()` when done."""
-    calls = host_batches.batch(steps_per_call).map(
-        functools.partial(parallel.global_batch, sharding=sharding))
     if prefetch < 0:
         raise ValueError(f"data.device_prefetch={prefetch} must be >= 0 (0: no prefetch thread).")
+    calls = host_batches.batch(steps_per_call).map(
+        functools.partial(parallel.global_batch, sharding=sharding))
     if prefetch:
         calls = grain.experimental.ThreadPrefetchIterDataset(calls, prefetch_buffer_size=prefetch)
     return iter(calls)
