@@ -2,7 +2,8 @@
 independent-histogram baseline (issue 3's table).
 
   python -m benchmarks.likelihood_table --root=/tmp/likelihood [--datasets=digits,patches]
-      [--models=realnvp,glow,pixelcnn,vae,agave,rae]
+      [--models=realnvp,glow,pixelcnn,pixelcnn_categorical,vae,agave,agave_categorical,rae]
+      [--name=likelihood_table]
 
 Each (model, dataset) is one ordinary training run, `python -m experiments.main` with the
 model's config and the overrides listed in RUNS (the printed table repeats each command), in
@@ -46,8 +47,12 @@ RUNS = {
     "realnvp": ("configs/flow.py:realnvp", {}, {}),
     "glow": ("configs/flow.py:glow", {}, {}),
     "pixelcnn": ("configs/pixelcnn.py", {}, {}),
+    "pixelcnn_categorical": ("configs/pixelcnn.py:categorical", {}, {}),
     "vae": ("configs/vae.py", {}, {"patches": {"eval.iwae_k": 20}}),
     "agave": ("configs/agave.py", {}, {"patches": {"eval.iwae_k": 4}}),
+    "agave_categorical": ("configs/agave.py",  # The PixelCNN of pixelcnn_categorical.
+                          {"model.likelihood": "categorical", "model.dropout": 0.5},
+                          {"patches": {"eval.iwae_k": 4}}),
     "rae": ("configs/rae.py", {}, {}),
 }
 
@@ -83,7 +88,7 @@ def run(model: str, dataset: str, root: str) -> dict:
     with open(timing) as f:
         seconds = json.load(f)["seconds"]
     result = final_eval(workdir)
-    if model == "agave":  # How much samples change with z alone (0 = z ignored).
+    if model.startswith("agave"):  # How much samples change with z alone (0 = z ignored).
         result.update(agave.z_sensitivity(genmodels.load(workdir)))
     print(f"{dataset}/{model}: {result} ({seconds:.0f} s)", flush=True)
     return {"eval": result, "wall_seconds": seconds,

@@ -29,6 +29,9 @@ def _realnvp_digits():
         preprocess="logit",  # logit (Real NVP) | affine (2y - 1, Glow)
         logit_alpha=0.05,
         temperature=1.0,  # sampling: eps ~ N(0, T^2 I); 0 gives the mode of every level
+        # Dequantisation levels L: 0 = the dataset's (17 for digits, 256 for photographs);
+        # 256 dequantises every dataset over all 256 values.
+        num_levels=0,
     )
     c.optim = default.adam(1e-3)
     c.optim.grad_clip_norm = 100.0

@@ -15,7 +15,7 @@ def _digits():
     c.data.name = "digits"
     c.data.batch_size = 64
     c.model = dict(
-        arch="dcgan",  # dcgan | sngan (ResNet, 32/48/64 px) | mlp (2-D points)
+        arch="dcgan",  # dcgan | sngan (ResNet, 16/32/48/64 px) | mlp (2-D points)
         latent_dim=64,
         base_features=256,  # 8x8 digits: one conv per net, so width carries the capacity
         upsample="subpixel",  # or "transpose"

@@ -28,7 +28,7 @@ def _patches():
         sigma="per_channel",  # fixed | per_channel | per_pixel
         sigma_init=0.1,  # sigma of "fixed" and the initial value of "per_channel"
         flow=dict(depth=2, hidden=32, coupling="affine"),  # depth 0: no flow (pixel-space VAE)
-        discriminator="dcgan",  # dcgan (any 4 * 2^k px) | sngan (ResNet, 32/48/64 px)
+        discriminator="dcgan",  # dcgan (any 4 * 2^k px) | sngan (ResNet, 16/32/48/64 px)
         d_features=64,
         spectral_norm=True,  # sngan only
         ema_decay=0.0,

@@ -83,19 +83,23 @@ def _reference_terms(m, params, x_uint8, rng):
         lo = np.where(y == 0, 0.0, sig((centre - 1 / 255 - mu) / s))
         log_py = np.log(up - lo).sum((1, 2, 3))
     cond = np.repeat(np.repeat(np.asarray(feats), h // y.shape[1], 1), w // y.shape[2], 2)
-    net = pcnn.PixelCNNPP(m.features, m.blocks_per_stage, m.num_stages, m.num_mixtures, 0.0)
+    net = pcnn.PixelCNNPP(m.features, m.blocks_per_stage, m.num_stages, m.num_mixtures, 0.0,
+                          m.likelihood)
     out = net.apply({"params": params["pixelcnn"]}, x, cond_map=jnp.asarray(cond))
-    log_px = pcnn.log_prob(out, x_uint8, m.num_mixtures)
+    log_px = pcnn.log_prob(out, x_uint8, m.num_mixtures, m.likelihood)
     mean, log_scale = np.asarray(mean, np.float64), np.asarray(log_scale, np.float64)
     kl = (0.5 * (np.exp(2 * log_scale) + mean**2 - 1) - log_scale).sum(-1)
     return np.asarray(log_px, np.float64), log_py, kl
 
 
-@pytest.mark.parametrize("target", agave.AUX_TARGETS)
-def test_loss_equals_its_terms(target):
-    """loss = -mean(ln p(x|z) + ln p(y|z) - lambda KL) / (D ln 2), terms recomputed apart."""
+@pytest.mark.parametrize("target,likelihood", [(t, "logistic_mixture") for t in agave.AUX_TARGETS]
+                         + [("lowres", "categorical")])
+def test_loss_equals_its_terms(target, likelihood):
+    """loss = -mean(ln p(x|z) + ln p(y|z) - lambda KL) / (D ln 2), terms recomputed apart, with
+    either pixel likelihood of the PixelCNN."""
     c = tiny_config()
     c.model.aux_target = target
+    c.model.likelihood = likelihood
     method, variables, batch = _setup(c)
     params = {"agave": variables["agave"]["params"]}
     rng = jax.random.key(5)

@@ -114,6 +114,9 @@ def test_digits_is_sklearn_digits_rescaled_and_partitioned():
     grid = set(np.round(np.arange(17) * 255 / 16).astype(int))
     values = set(np.unique(np.concatenate([train["image"].ravel(), test["image"].ravel()])))
     assert values <= grid and {0, 255} <= values
+    assert info.num_levels == 17  # The grid that DatasetInfo declares is this one.
+    assert set(np.asarray(data.level_value(np.arange(17), 17)).tolist()) == grid
+    assert bool(np.all(data.on_level_grid(train["image"], 17)))
     assert set(train["label"]) == set(test["label"]) == set(range(10))
     # Train and test are disjoint and together are exactly the 1,797 examples (images are unique).
     train_keys, test_keys = set(row_keys(train)), set(row_keys(test))
@@ -222,6 +225,7 @@ def test_dsprites_rendering_is_deterministic_and_binary():
     b = data.get_source(cfg("dsprites"), "train").read_batch(idx)["image"]
     np.testing.assert_array_equal(a, b)
     assert set(np.unique(a)) == {0, 255}
+    assert data.get_info(cfg("dsprites")).num_levels == 2  # 0 and 255: levels 0 and 1.
     assert (a.reshape(64, -1).max(1) == 255).all()  # no blank image
     first = data.get_source(cfg("dsprites"), "test").read_batch(np.arange(8))
     again = data.get_source(cfg("dsprites"), "test").read_batch(np.arange(8))

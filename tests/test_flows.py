@@ -193,19 +193,24 @@ def _zero_actnorm(tree):
     return tree
 
 
+@pytest.mark.parametrize("levels", [0, 256])
 @pytest.mark.parametrize("kind,pre", [("realnvp", "logit"), ("glow", "affine")])
-def test_identity_flow_scores_the_base_density(kind, pre):
+def test_identity_flow_scores_the_base_density(kind, pre, levels):
     """Couplings and priors at their zero init, actnorm at the identity, Glow's 1x1 convs at
     their random rotations (orthogonal, which N(0, I) ignores): bpd is that of N(0, I) on the
-    pre-processed dequantised image, computed here in float64 with scipy."""
-    config = _model_config(kind, preprocess=pre)
+    pre-processed dequantised image, computed here in float64 with scipy, with digits
+    dequantised on its own 17 levels (num_levels 0) or on all 256."""
+    config = _model_config(kind, preprocess=pre, num_levels=levels)
+    num_levels = levels or 17
     info = data.get_info(config.data)
     method = methods.build(config, info)
     batch = _data_batch(config)
     variables = _zero_actnorm(method.init(jax.random.PRNGKey(0), batch))
     rng = jax.random.PRNGKey(7)
     got = np.asarray(method.bpd(variables, batch["image"], rng))
-    y = np.asarray(flows.dequantize(rng, batch["image"]), np.float64).reshape(32, -1)
+    x = np.asarray(batch["image"], np.float64).reshape(32, -1)
+    u = np.asarray(jax.random.uniform(rng, batch["image"].shape), np.float64).reshape(32, -1)
+    y = (np.round(x * (num_levels - 1) / 255) + u) / num_levels
     d = y.shape[1]
     if pre == "logit":
         a = 0.05
@@ -214,7 +219,48 @@ def test_identity_flow_scores_the_base_density(kind, pre):
     else:
         z, logdet = 2 * y - 1, d * np.log(2)
     log_p = np.sum(stats.norm.logpdf(z), 1) + logdet
-    np.testing.assert_allclose(got, (-log_p + d * np.log(256)) / (d * np.log(2)), rtol=2e-6)
+    np.testing.assert_allclose(got, (-log_p + d * np.log(num_levels)) / (d * np.log(2)),
+                               rtol=2e-6)
+
+
+@pytest.mark.parametrize("levels", [2, 17, 256])
+def test_level_dequantisation_round_trips_and_uniform_scores_log2_levels(levels):
+    """On an L-level grid: dequantised values lie in their level's bin [k / L, (k + 1) / L),
+    to_uint8_levels undoes dequantize, and the uniform density on [0, 1)^D scores log2 L bits/dim
+    (8 for 256 levels; 4.09 for digits' 17), i.e. a uniform pmf over the L levels."""
+    k = jax.random.randint(jax.random.PRNGKey(0), (5, 4, 4, 1), 0, levels)
+    x = data.level_value(k, levels)
+    assert bool(jnp.all(data.on_level_grid(x, levels)))
+    y = flows.dequantize(jax.random.PRNGKey(1), x, levels)
+    np.testing.assert_array_equal(jnp.floor(y * levels), k)
+    assert float(jnp.max(y)) < 1.0
+    np.testing.assert_array_equal(flows.to_uint8_levels(y, levels), x)
+    np.testing.assert_allclose(flows.bits_per_dim(jnp.zeros(5), 16, levels), math.log2(levels),
+                               rtol=1e-6)
+    if levels < 256:  # A value between two levels is off the grid.
+        off = x.at[0, 0, 0, 0].set(data.level_value(1, levels) - 1)
+        np.testing.assert_array_equal(data.on_level_grid(off, levels),
+                                      [False, True, True, True, True])
+
+
+def test_flow_on_the_digits_levels_gives_inf_off_grid_and_fails_init_on_off_grid_data():
+    config = _model_config("glow")
+    info = data.get_info(config.data)
+    assert info.num_levels == 17
+    method = methods.build(config, info)
+    batch = _data_batch(config, 4)
+    variables = method.init(jax.random.PRNGKey(0), batch)
+    x = batch["image"]
+    assert np.all(np.isfinite(method.bpd(variables, x, jax.random.PRNGKey(1))))
+    off = x.at[1, 0, 0, 0].set(1)  # Level 0 is 0, level 1 is 16: 1 has probability 0.
+    bpd = np.asarray(method.bpd(variables, off, jax.random.PRNGKey(1)))
+    assert np.isinf(bpd[1]) and np.all(np.isfinite(bpd[[0, 2, 3]]))
+    with pytest.raises(ValueError, match="off the 17-level grid.*model.num_levels=256"):
+        method.init(jax.random.PRNGKey(0), {**batch, "image": off})
+    config.model.num_levels = 256  # All 256 values: off-grid data is fine.
+    wide = methods.build(config, info)
+    assert np.all(np.isfinite(wide.bpd(wide.init(jax.random.PRNGKey(0), batch), off,
+                                       jax.random.PRNGKey(1))))
 
 
 @pytest.mark.parametrize("pre", ["logit", "affine"])
@@ -247,7 +293,7 @@ def test_temperature_zero_samples_the_mode(kind):
                                           method="forward")[0]]
     z, _ = flow.apply(variables["flow"], tuple(jnp.zeros(s) for s in shapes), method="inverse")
     y, _ = flows.preprocess_inverse(config.model.preprocess, z)
-    np.testing.assert_array_equal(a[:1], flows.to_uint8_levels(y))
+    np.testing.assert_array_equal(a[:1], flows.to_uint8_levels(y, info.num_levels))
     eps, _ = flow.apply(variables["flow"], z, method="forward")
     assert max(float(jnp.max(jnp.abs(e))) for e in eps) < 1e-4  # z is the latent mode.
     config.model.temperature = 1.0
@@ -263,7 +309,7 @@ def test_method_init_uses_the_real_batch():
     batch = _data_batch(config, 64)
     params = method.init(jax.random.PRNGKey(0), batch)["flow"]["params"]
     assert set(params["layers_1"]) == {"bias", "log_scale"}  # The ActNorm after coupling 0.
-    z, _ = flows.logit_forward(flows.dequantize(jax.random.PRNGKey(5), batch["image"]))
+    z, _ = flows.logit_forward(flows.dequantize(jax.random.PRNGKey(5), batch["image"], 17))
     assert float(jnp.abs(params["layers_1"]["log_scale"][0])) > 0.1  # Not the identity.
     np.testing.assert_allclose(params["layers_1"]["bias"][0], -jnp.mean(z), rtol=0.05)
 
@@ -292,6 +338,7 @@ def test_flow_trains_and_loads(tmp_path):
     np.testing.assert_array_equal(bpd, model.bpd(x))  # Same seed, same dequantisation.
     samples = model.sample(5, seed=1)
     assert samples.shape == (5, 8, 8, 1) and samples.dtype == np.uint8
+    assert np.all(np.isin(samples, data.level_value(np.arange(17), 17)))  # Digits' levels.
 
 
 @pytest.mark.parametrize("field,value,match", [
@@ -303,6 +350,8 @@ def test_flow_trains_and_loads(tmp_path):
     ("preprocess", "tanh", "model.preprocess.*logit, affine"),
     ("logit_alpha", 0.7, "model.logit_alpha"),
     ("temperature", -1.0, "model.temperature"),
+    ("num_levels", 1, "model.num_levels"),
+    ("num_levels", 300, "model.num_levels"),
     ("steps", 0, "model.steps"),
     ("num_scales", 4, "not divisible by 2\\^4.*model.num_scales"),
 ])

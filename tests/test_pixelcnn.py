@@ -20,9 +20,9 @@ from genmodels.train.writers import read_metrics
 K = 2
 
 
-def tiny_net(dropout=0.0):
+def tiny_net(dropout=0.0, likelihood="logistic_mixture"):
     return pcnn.PixelCNNPP(features=8, blocks_per_stage=1, num_stages=2, num_mixtures=K,
-                           dropout=dropout)
+                           dropout=dropout, likelihood=likelihood)
 
 
 def tiny_config(**train):
@@ -52,12 +52,14 @@ def _perturbed(variables, scale=0.1):
                                      for a, k in zip(leaves, keys)])
 
 
+@pytest.mark.parametrize("likelihood", pcnn.LIKELIHOODS)
 @pytest.mark.parametrize("conditioned", [False, True], ids=["plain", "conditioned"])
-def test_likelihood_params_depend_only_on_the_past(conditioned):
+def test_likelihood_params_depend_only_on_the_past(conditioned, likelihood):
     """d params(pixel/channel i) / d x_j == 0 for every j >= i in (raster, channel) order, and
-    != 0 for every j < i (no blind spot on a 4x4 image with two stages)."""
+    != 0 for every j < i (no blind spot on a 4x4 image with two stages), for both pixel
+    likelihoods."""
     h, w, c = 4, 4, 3
-    net = tiny_net()
+    net = tiny_net(likelihood=likelihood)
     x = jax.random.uniform(jax.random.key(0), (1, h, w, c), minval=-1.0, maxval=1.0)
     cond_map = jax.random.normal(jax.random.key(1), (1, h, w, 5)) if conditioned else None
     cond_vec = jax.random.normal(jax.random.key(2), (1, 3)) if conditioned else None
@@ -65,9 +67,9 @@ def test_likelihood_params_depend_only_on_the_past(conditioned):
 
     def params(x, cond_map, cond_vec):
         out = net.apply(variables, x, cond_map, cond_vec)
-        return jnp.stack(pcnn.conditional_params(out, x, K))  # [3, 1, H, W, C, K]
+        return jnp.stack(pcnn.conditional_params(out, x, K, likelihood))  # [P, 1, H, W, C, K]
 
-    jac = jax.jacfwd(params)(x, cond_map, cond_vec)  # [3, 1, H, W, C, K, 1, H, W, C]
+    jac = jax.jacfwd(params)(x, cond_map, cond_vec)  # [P, 1, H, W, C, K, 1, H, W, C]
     dep = np.abs(np.asarray(jac)).sum(axis=(0, 1, 5, 6)).reshape(h * w * c, h * w * c)
     future = np.triu(np.ones_like(dep, bool))  # j >= i, i = (row * W + col) * C + channel.
     assert np.all(dep[future] == 0.0)
@@ -161,21 +163,80 @@ def test_rgb_mixture_sampler_matches_green_marginal():
     assert chi2 < dof + 6 * math.sqrt(2 * dof) + 10, (chi2, dof)
 
 
+# -- the 256-way categorical -------------------------------------------------------------------
+
+
+def _random_categorical_outputs(seed, c=3, lead=()):
+    """Raw categorical outputs for `lead` pixels, peaked enough to leave few likely values."""
+    return 3.0 * jax.random.normal(jax.random.key(seed),
+                                   lead + (dist.num_categorical_outputs(c),))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rgb_categorical_sums_to_one_over_all_colours(seed):
+    out = _random_categorical_outputs(seed)
+    grid = jnp.stack(jnp.meshgrid(jnp.arange(256), jnp.arange(256), indexing="ij"), -1)
+
+    def mass_for_red(red):
+        x = jnp.concatenate([jnp.full((256, 256, 1), red), grid], -1).astype(jnp.uint8)
+        return jnp.exp(dist.categorical_pixel_log_prob(x, out)).sum()
+
+    total = jax.lax.map(mass_for_red, jnp.arange(256), batch_size=32).sum()
+    assert abs(float(total) - 1.0) < 1e-4
+
+
+def test_rgb_categorical_matches_reference():
+    """ln P(x) against a float64 numpy transcription of the module docstring's formula."""
+    out = _random_categorical_outputs(2, lead=(3,))
+    x = np.array([[0, 128, 255], [17, 200, 3], [90, 91, 92]], np.uint8)
+    got = dist.categorical_pixel_log_prob(jnp.asarray(x), out)
+    raw = np.asarray(out, np.float64)
+    a, b = raw[:, :768].reshape(3, 3, 256), raw[:, 768:].reshape(3, 3, 256)
+    v = x / 127.5 - 1.0
+    ref = []
+    for i in range(3):
+        logits = [a[i, 0], a[i, 1] + b[i, 0] * v[i, 0],  # pairs (R,G), (R,B), (G,B)
+                  a[i, 2] + b[i, 1] * v[i, 0] + b[i, 2] * v[i, 1]]
+        ref.append(sum(lg[x[i, ch]] - np.log(np.exp(lg).sum()) for ch, lg in enumerate(logits)))
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
+
+
+def test_categorical_sampler_matches_joint_distribution():
+    """Chi-square of 20,000 two-channel draws against the exact joint P(x_0, x_1), which
+    includes x_1's dependence on the drawn x_0."""
+    c, n = 2, 20000
+    out = _random_categorical_outputs(3, c)
+    s = dist.categorical_pixel_sample(jax.random.key(4), jnp.broadcast_to(out, (n, out.size)), c)
+    assert s.shape == (n, c) and s.dtype == jnp.uint8
+    grid = jnp.stack(jnp.meshgrid(jnp.arange(256), jnp.arange(256), indexing="ij"), -1)
+    probs = np.exp(np.asarray(dist.categorical_pixel_log_prob(grid.astype(jnp.uint8), out),
+                              np.float64)).ravel()
+    counts = np.bincount(np.asarray(s[:, 0], np.int64) * 256 + np.asarray(s[:, 1]),
+                         minlength=256 * 256)
+    big = n * probs >= 5
+    obs = np.append(counts[big], counts[~big].sum())
+    exp = np.append(n * probs[big], n * probs[~big].sum())
+    chi2 = float(((obs - exp) ** 2 / np.maximum(exp, 1e-9)).sum())
+    dof = len(obs) - 1
+    assert dof >= 10 and chi2 < dof + 6 * math.sqrt(2 * dof) + 10, (chi2, dof)
+
+
 # -- sampling -------------------------------------------------------------------------------
 
 
-def test_sampler_shapes_noise_coupling_and_memorised_image():
+@pytest.mark.parametrize("likelihood", pcnn.LIKELIHOODS)
+def test_sampler_shapes_noise_coupling_and_memorised_image(likelihood):
     """A net fitted to one image samples it back (mean error < 4 levels of 256); the same rng
     gives the same samples."""
     target = jax.random.randint(jax.random.key(0), (1, 4, 4, 3), 0, 256).astype(jnp.uint8)
     net = pcnn.PixelCNNPP(features=16, blocks_per_stage=1, num_stages=1, num_mixtures=K,
-                          dropout=0.0)
+                          dropout=0.0, likelihood=likelihood)
     x_signed = target.astype(jnp.float32) / 127.5 - 1.0
     params = net.init(jax.random.key(1), x_signed)
     opt = optax.adam(optax.cosine_decay_schedule(1e-2, 600))  # Decay: sub-level precision.
 
     def nll(p):
-        return -pcnn.log_prob(net.apply(p, x_signed), target, K).sum()
+        return -pcnn.log_prob(net.apply(p, x_signed), target, K, likelihood).sum()
 
     @jax.jit
     def fit(p):
@@ -189,7 +250,7 @@ def test_sampler_shapes_noise_coupling_and_memorised_image():
     params = fit(params)
     assert float(nll(params)) / 48 < 0.5  # < 0.5 nat per sub-pixel: nearly deterministic.
     draw = jax.jit(lambda rng: pcnn.sample(lambda x, cond: net.apply(params, x, cond), rng, 5,
-                                           (4, 4, 3), K))
+                                           (4, 4, 3), K, likelihood=likelihood))
     samples = draw(jax.random.key(2))
     assert samples.shape == (5, 4, 4, 3) and samples.dtype == jnp.uint8
     np.testing.assert_array_equal(samples, draw(jax.random.key(2)))
@@ -258,9 +319,12 @@ def test_row_blocked_sampler_equals_full_pass_sampler(conditioned):
 # -- the method --------------------------------------------------------------------------------
 
 
-def test_trains_and_loads(tmp_path):
+@pytest.mark.parametrize("likelihood", pcnn.LIKELIHOODS)
+def test_trains_and_loads(tmp_path, likelihood):
     workdir = str(tmp_path)
-    state = loop.train_and_evaluate(tiny_config(), workdir)
+    config = tiny_config()
+    config.model.likelihood = likelihood
+    state = loop.train_and_evaluate(config, workdir)
     assert int(state.step) == 4
     train = read_metrics(workdir, "train")
     assert all(np.isfinite(r["loss/pixelcnn"]) for r in train)
@@ -273,10 +337,10 @@ def test_trains_and_loads(tmp_path):
     assert bpd.shape == (3,) and np.all(np.isfinite(bpd)) and np.all(bpd > 0)
     # bpd is the exact -log2 p(x) / D of the network's likelihood.
     net = configs.pixelcnn.network(features=8, blocks_per_stage=1, num_stages=2,
-                                   num_mixtures=K, dropout=0.1)
+                                   num_mixtures=K, dropout=0.1, likelihood=likelihood)
     out = pcnn.PixelCNNPP(**net).apply(model.variables["pixelcnn"],
                                        jnp.asarray(samples, jnp.float32) / 127.5 - 1.0)
-    expected = -pcnn.log_prob(out, jnp.asarray(samples), K) / (64 * math.log(2))
+    expected = -pcnn.log_prob(out, jnp.asarray(samples), K, likelihood) / (64 * math.log(2))
     np.testing.assert_allclose(bpd, expected, rtol=1e-5)
 
 
@@ -285,6 +349,8 @@ def test_presets():
     assert (paper.blocks_per_stage, paper.features, paper.num_mixtures, paper.dropout) == (
         5, 160, 10, 0.5)
     assert pcnn.num_outputs(3, 10) == 100  # 10 K outputs per RGB pixel, as in the paper.
+    assert configs.pixelcnn.get_config("categorical").model.likelihood == "categorical"
+    assert pcnn.num_outputs(1, 10, "categorical") == 256
 
 
 @pytest.mark.parametrize("field,value,match", [
@@ -293,6 +359,7 @@ def test_presets():
     ("dropout", 1.0, "model.dropout"),
     ("features", 0, "model.features"),
     ("num_mixtures", 0, "model.num_mixtures"),
+    ("likelihood", "softmax", "model.likelihood"),
 ])
 def test_bad_config_fields(field, value, match):
     c = tiny_config()

@@ -289,13 +289,18 @@ def test_runs_can_name_their_own_base_config(tmp_path):
     sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/hybrid_ablation.py"),
                               str(tmp_path))
     by_id = {r.id: r for r in sweep.runs}
+    sngan = "config-gan-sngan_cifar10_sngan_g_features-32_sngan_d_features-32_seed-0"
     assert sorted(by_id) == sorted([
         "config-hybrid_seed-0", "config-hybrid_depth-0_seed-0",
-        "config-hybrid_adversarial_weight-0.0_seed-0", "config-gan_seed-0",
+        "config-hybrid_adversarial_weight-0.0_seed-0",
+        "config-hybrid_adversarial_weight-10.0_seed-0", "config-gan-cifar10_seed-0", sngan,
         "config-flow-glow_seed-0"])
     methods = {i: r.config.method for i, r in by_id.items()}
-    assert methods["config-gan_seed-0"] == "gan" and methods["config-flow-glow_seed-0"] == "flow"
+    assert methods["config-gan-cifar10_seed-0"] == methods[sngan] == "gan"
+    assert methods["config-flow-glow_seed-0"] == "flow"
     assert by_id["config-flow-glow_seed-0"].flags[0] == "--config=configs/flow.py:glow"
+    assert by_id[sngan].config.model.arch == "sngan"
+    assert by_id[sngan].config.model.sngan_d_features == 32
     assert by_id["config-hybrid_depth-0_seed-0"].config.model.flow.depth == 0
     for run in sweep.runs:
         assert run.config.data.name == "patches" and run.config.train.num_steps == 3000

@@ -24,6 +24,9 @@ class DatasetInfo:
     factor_sizes: tuple[int, ...] | None = None
     modes: np.ndarray | None = dataclasses.field(default=None, compare=False)  # [K, 2]
     mode_std: float | None = None
+    # Pixel values are the levels round(k 255 / (num_levels - 1)), k = 0..num_levels - 1
+    # (data.level_value): 256 for photographs, 17 for digits (0..16 rescaled), 2 for dsprites.
+    num_levels: int = 256
 
 
 class Source(abc.ABC):

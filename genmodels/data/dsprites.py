@@ -83,7 +83,8 @@ def test_indices() -> np.ndarray:
 
 def info(image_size: int) -> DatasetInfo:
     return DatasetInfo("dsprites", "image", (image_size, image_size, 1), NUM_IMAGES,
-                       len(test_indices()), factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES)
+                       len(test_indices()), factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES,
+                       num_levels=2)
 
 
 class DSpritesSource(Source):

@@ -53,12 +53,13 @@ def points_source(name: str, split: str) -> ArraySource:
 
 DIGITS_NUM_TRAIN = 1500  # of 1,797; the other 297 are the test split.
 _DIGITS_SPLIT_SEED = 0
+DIGITS_LEVELS = 17  # scikit-learn's values 0..16, stored as round(k 255 / 16).
 DIGITS_SIZES = (8, 16, 32, 64)  # Allowed data.image_size values; 8 (native) is the default.
 
 
 def digits_info(size: int = 8) -> DatasetInfo:
     return DatasetInfo("digits", "image", (size, size, 1), DIGITS_NUM_TRAIN,
-                       1797 - DIGITS_NUM_TRAIN, num_classes=10)
+                       1797 - DIGITS_NUM_TRAIN, num_classes=10, num_levels=DIGITS_LEVELS)
 
 
 @functools.lru_cache(maxsize=None)
@@ -72,7 +73,7 @@ def digits_source(split: str, size: int = 8) -> ArraySource:
     digits = load_digits()
     perm = np.random.default_rng(_DIGITS_SPLIT_SEED).permutation(len(digits.target))
     index = np.sort(perm[:DIGITS_NUM_TRAIN] if split == "train" else perm[DIGITS_NUM_TRAIN:])
-    image = np.round(digits.images[index] * 255 / 16).astype(np.uint8)[..., None]
+    image = np.round(digits.images[index] * 255 / (DIGITS_LEVELS - 1)).astype(np.uint8)[..., None]
     factor = size // 8
     image = image.repeat(factor, axis=1).repeat(factor, axis=2)
     return ArraySource(image=image, label=digits.target[index].astype(np.int32))

@@ -18,12 +18,37 @@ def to_uint8(x_signed):
     return ((x_signed + 1.0) * 127.5).clip(0.0, 255.0).round().astype(np.uint8)
 
 
-def dequantize(rng: jax.Array, x_uint8) -> jax.Array:
-    """Uniform dequantisation: float32 (x + u) / 256 with u ~ U[0, 1), in [x / 256, (x + 1) / 256).
-
-    A density p(y) of the result gives bits/dim on the 256-level scale as -log2 p(y) / D + 8.
-    """
+def level_index(x_uint8, num_levels: int = 256):
+    """float32 index k = round(x (L - 1) / 255) of the level nearest to x on an L-level grid
+    whose levels are the uint8 values `level_value(k, L)` (L = 256: k = x)."""
     x = jnp.asarray(x_uint8).astype(jnp.float32)
-    y = (x + jax.random.uniform(rng, x.shape, jnp.float32)) / 256.0
-    # In float32, x + u rounds up to x + 1 for u within 2^-17 of 1 when x >= 128: keep the bound.
-    return jnp.minimum(y, jnp.nextafter((x + 1.0) / 256.0, 0.0))
+    return x if num_levels == 256 else jnp.round(x * (num_levels - 1) / 255.0)
+
+
+def level_value(k, num_levels: int = 256):
+    """uint8 value round(k 255 / (L - 1)) of level k in {0..L-1}: how a dataset with L levels
+    (DatasetInfo.num_levels, e.g. digits' 17) spreads them over 0..255."""
+    k = jnp.asarray(k).astype(jnp.float32)
+    v = k if num_levels == 256 else jnp.round(k * 255.0 / (num_levels - 1))
+    return jnp.clip(v, 0, 255).astype(jnp.uint8)
+
+
+def on_level_grid(x_uint8, num_levels: int = 256):
+    """Per example [B]: True iff every value of x is one of the L levels."""
+    x = jnp.asarray(x_uint8)
+    exact = level_value(level_index(x, num_levels), num_levels) == x
+    return jnp.all(exact.reshape(x.shape[0], -1), axis=-1)
+
+
+def dequantize(rng: jax.Array, x_uint8, num_levels: int = 256) -> jax.Array:
+    """Uniform dequantisation: float32 (k + u) / L with u ~ U[0, 1), k = `level_index(x, L)`,
+    in [k / L, (k + 1) / L); for L = 256, (x + u) / 256.
+
+    A density p(y) of the result gives bits/dim of x as -log2 p(y) / D + log2 L: on the 256-level
+    scale too when x is on the L-level grid, since the discrete model it defines puts no mass on
+    the other values.
+    """
+    k = level_index(x_uint8, num_levels)
+    y = (k + jax.random.uniform(rng, k.shape, jnp.float32)) / num_levels
+    # In float32, k + u rounds up to k + 1 for u within 2^-17 of 1 when k >= 128: keep the bound.
+    return jnp.minimum(y, jnp.nextafter((k + 1.0) / num_levels, 0.0))

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genmodels.data import dequantize
+from genmodels.data import dequantize, level_value
 
 PREPROCESSINGS = ("logit", "affine")
 LOGIT_ALPHA = 0.05  # Real NVP (Dinh et al. 2017, Sec. 4.1).
@@ -83,14 +83,17 @@ def standard_normal_log_prob(z):
                for p in parts)
 
 
-def bits_per_dim(log_p_y, num_dims: int):
-    """bpd = (-ln p(y) + D ln 256) / (D ln 2), y the dequantised image in [0, 1)^D."""
-    return (num_dims * math.log(256.0) - log_p_y) / (num_dims * math.log(2.0))
+def bits_per_dim(log_p_y, num_dims: int, num_levels: int = 256):
+    """bpd = (-ln p(y) + D ln L) / (D ln 2), y the dequantised image in [0, 1)^D on L levels
+    (`dequantize(rng, x, L)`); on the 256-level scale for data on the L-level grid."""
+    return (num_dims * math.log(num_levels) - log_p_y) / (num_dims * math.log(2.0))
 
 
-def to_uint8_levels(y):
-    """y in [0, 1) -> the 256-level image floor(256 y), clipped: the inverse of dequantize."""
-    return jnp.clip(jnp.floor(256.0 * y), 0, 255).astype(np.uint8)
+def to_uint8_levels(y, num_levels: int = 256):
+    """y in [0, 1) -> the image of levels floor(L y) (clipped), as uint8 values
+    (`level_value`): the inverse of dequantize."""
+    k = jnp.clip(jnp.floor(num_levels * y), 0, num_levels - 1)
+    return level_value(k, num_levels)
 
 
 __all__ = ["LOGIT_ALPHA", "PREPROCESSINGS", "affine_forward", "affine_inverse", "bits_per_dim",

@@ -175,7 +175,7 @@ def build(config, info) -> Method:
         train = dropout_rng is not None
         out = net.apply(variables, to_signed(x_uint8), cond, train, method=AGAVE.pixel,
                         rngs={"dropout": dropout_rng} if train else None)
-        return pcnn.log_prob(out, x_uint8, m.num_mixtures)
+        return pcnn.log_prob(out, x_uint8, m.num_mixtures, pixelcnn_method.likelihood(m))
 
     def terms(variables, x_uint8, rng):
         """Per-example training terms (nats) from one z = mu + sigma eps, eps ~ N(0, I) drawn
@@ -226,7 +226,8 @@ def build(config, info) -> Method:
         _, cond = net.apply(v, z, method=AGAVE.aux)
         return pcnn.sample(lambda x, c: net.apply(v, x, c, method=AGAVE.pixel), noise_rng,
                            z.shape[0], shape, m.num_mixtures, cond_map=cond,
-                           row_multiple=pcnn.downsampling_factor(m.num_stages))
+                           row_multiple=pcnn.downsampling_factor(m.num_stages),
+                           likelihood=pixelcnn_method.likelihood(m))
 
     def sample(variables, rng, n):
         z_rng, noise_rng = jax.random.split(rng)

@@ -1,12 +1,18 @@
 """Normalizing flows (Real NVP, Dinh et al. 2017; Glow, Kingma & Dhariwal 2018) by maximum
 likelihood.
 
-The flow sees y = (x + u) / 256 (uniform dequantisation) pre-processed by z = g(y) (logit or
-affine, model.preprocess); with the flow's latents eps = f(z) standard normal,
+The flow sees y = (k + u) / L (uniform dequantisation of the level index k of x on the data's
+L levels, L = 256 for photographs: y = (x + u) / 256) pre-processed by z = g(y) (logit or affine,
+model.preprocess); with the flow's latents eps = f(z) standard normal,
   ln p(y) = ln N(eps; 0, I) + ln|det df/dz| + ln|det dg/dy|,
-  bpd     = (-ln p(y) + D ln 256) / (D ln 2),
+  bpd     = (-ln p(y) + D ln L) / (D ln 2),
 and the loss is the batch mean of bpd (negative log-likelihood in bits/dim). Samples:
-eps ~ N(0, T^2 I), T = model.temperature, x = floor(256 g^-1(f^-1(eps))).
+eps ~ N(0, T^2 I), T = model.temperature, x = level floor(L g^-1(f^-1(eps))).
+
+L is model.num_levels, 0 for the dataset's own (DatasetInfo.num_levels: 17 for digits, 2 for
+dsprites, 256 otherwise). With L < 256 the flow defines a discrete model on the 256 values that
+puts all its mass on the L levels, so its bpd is on the 256-level scale of every other model; an
+image off that grid has probability 0 (bpd inf), and a batch of them fails at init.
 """
 
 import math
@@ -14,9 +20,11 @@ import math
 import jax
 import jax.numpy as jnp
 
-from genmodels import flows
+from genmodels import data, flows
 from genmodels.methods.base import Method, Player
 from genmodels.train.optim import make_optimizer
+
+OLD_CONFIG_LEVELS = 256  # Configs saved before model.num_levels existed dequantised on 256.
 
 
 def check_config(config, info):
@@ -28,6 +36,11 @@ def check_config(config, info):
     if not m.temperature >= 0:
         raise ValueError(f"model.temperature={m.temperature!r} must be >= 0 (1 samples the "
                          "model, 0 its mode).")
+    levels = m.get("num_levels", OLD_CONFIG_LEVELS)
+    if not isinstance(levels, int) or isinstance(levels, bool) or not (
+            levels == 0 or 2 <= levels <= 256):
+        raise ValueError(f"model.num_levels={levels!r} must be 0 (the dataset's, "
+                         f"{info.num_levels} for data.name={info.name!r}) or in 2..256.")
     if config.losses.get("flow", "nll_bits") != "nll_bits":
         raise ValueError(f"Unknown losses.flow={config.losses.flow!r}; valid: nll_bits.")
 
@@ -37,6 +50,7 @@ def build(config, info) -> Method:
     m = config.model
     flow = flows.make_flow(m, tuple(info.shape), "model")
     d = math.prod(info.shape)
+    levels = m.get("num_levels", OLD_CONFIG_LEVELS) or info.num_levels
 
     def preprocess(y):
         return flows.preprocess_forward(m.preprocess, y, m.logit_alpha)
@@ -48,8 +62,9 @@ def build(config, info) -> Method:
         return flows.standard_normal_log_prob(eps) + ld_flow + ld_pre
 
     def bpd(variables, x_uint8, rng):
-        y = flows.dequantize(rng, x_uint8)
-        return flows.bits_per_dim(log_density(variables["flow"], y), d)
+        y = flows.dequantize(rng, x_uint8, levels)
+        bits = flows.bits_per_dim(log_density(variables["flow"], y), d, levels)
+        return jnp.where(data.on_level_grid(x_uint8, levels), bits, jnp.inf)
 
     def loss_fn(params, collections, batch, rng):
         bits = bpd({"flow": {"params": params["flow"]}}, batch["image"], rng)
@@ -58,7 +73,14 @@ def build(config, info) -> Method:
     def init(rng, batch):
         """ActNorm's data-dependent init sees the real (dequantised, pre-processed) batch."""
         init_rng, deq_rng = jax.random.split(rng)
-        z, _ = preprocess(flows.dequantize(deq_rng, batch["image"]))
+        x = batch["image"]
+        if not isinstance(x, jax.core.Tracer) and not bool(jnp.all(
+                data.on_level_grid(x, levels))):
+            raise ValueError(
+                f"data.name={info.name!r} has pixel values off the {levels}-level grid that the "
+                f"flow models (model.num_levels={m.get('num_levels', OLD_CONFIG_LEVELS)}); set "
+                "model.num_levels=256.")
+        z, _ = preprocess(flows.dequantize(deq_rng, x, levels))
         return {"flow": flow.init(init_rng, z, method="forward")}
 
     def sample(variables, rng, n):
@@ -68,7 +90,7 @@ def build(config, info) -> Method:
         eps = tuple(m.temperature * jax.random.normal(k, s.shape) for k, s in zip(keys, shapes))
         z, _ = flow.apply(variables["flow"], eps, method="inverse")
         y, _ = flows.preprocess_inverse(m.preprocess, z, m.logit_alpha)
-        return flows.to_uint8_levels(y)
+        return flows.to_uint8_levels(y, levels)
 
     def eval_fn(variables, batch, rng):
         return {"bpd": bpd(variables, batch["image"], rng)}

@@ -3,7 +3,8 @@
   ln p(x) = sum_i ln p(x_i | x_<i),   loss = mean over the batch of -ln p(x) / (D ln 2)
 
 p(x_i | x_<i) is a discretised logistic mixture over the 256 levels, joint over the channels
-of pixel i (channel-autoregressive means), so bits/dim need no dequantisation offset. Sampling is
+of pixel i (channel-autoregressive means), or with model.likelihood="categorical" a 256-way
+softmax per channel; either is a pmf, so bits/dim need no dequantisation offset. Sampling is
 ancestral, one network pass per pixel inside a jitted `lax.fori_loop` (over the top rows only,
 `models.pixelcnn.sample`).
 """
@@ -20,6 +21,7 @@ from genmodels.train.optim import make_optimizer
 
 def check_network_config(m, image_shape, prefix: str = "model") -> None:
     """ValueErrors naming the field for the PixelCNN++ fields of config block `m`."""
+    pcnn.check_likelihood(m.get("likelihood", "logistic_mixture"), f"{prefix}.likelihood")
     for name in ("features", "blocks_per_stage", "num_mixtures"):
         value = m[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -33,7 +35,12 @@ def check_network_config(m, image_shape, prefix: str = "model") -> None:
 
 def make_network(m) -> pcnn.PixelCNNPP:
     return pcnn.PixelCNNPP(m.features, m.blocks_per_stage, m.num_stages, m.num_mixtures,
-                           m.dropout)
+                           m.dropout, likelihood(m))
+
+
+def likelihood(m) -> str:
+    """The pixel likelihood of config block `m` (configs written before the field: mixture)."""
+    return m.get("likelihood", "logistic_mixture")
 
 
 def build(config, info) -> Method:
@@ -51,7 +58,7 @@ def build(config, info) -> Method:
         train = rng is not None
         out = net.apply(variables, to_signed(x_uint8), train=train,
                         rngs={"dropout": rng} if train else None)
-        return pcnn.log_prob(out, x_uint8, m.num_mixtures)
+        return pcnn.log_prob(out, x_uint8, m.num_mixtures, likelihood(m))
 
     def loss_fn(params, collections, batch, rng):
         bpd = -log_prob({"params": params["pixelcnn"]}, batch["image"], rng) / (d * math.log(2))
@@ -70,7 +77,8 @@ def build(config, info) -> Method:
     def sample(variables, rng, n):
         return pcnn.sample(lambda x, cond: net.apply(variables["pixelcnn"], x, cond), rng, n,
                            shape, m.num_mixtures,
-                           row_multiple=pcnn.downsampling_factor(m.num_stages))
+                           row_multiple=pcnn.downsampling_factor(m.num_stages),
+                           likelihood=likelihood(m))
 
     ema = m.get("ema_decay", 0.0) or None
     return Method(

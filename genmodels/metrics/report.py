@@ -91,10 +91,9 @@ def _scatter(rows, x: str, y: str, path: str, title: str) -> str | None:
 
     points = [r for r in rows if r.get(x) is not None and r.get(y) is not None]
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    for r in points:
-        ax.scatter(r[x], r[y], s=40)
-        ax.annotate(r["run"], (r[x], r[y]), textcoords="offset points", xytext=(4, 4),
-                    fontsize=8)
+    markers = "osD^v<>ph*"
+    for i, r in enumerate(points):  # A legend, not annotations: run names are long and overlap.
+        ax.scatter(r[x], r[y], s=40, marker=markers[i % len(markers)], label=r["run"])
     left_out = [r["run"] for r in rows if r not in points]
     if left_out:
         title += f"\n(no {x}/{y}: {', '.join(left_out)})"
@@ -105,8 +104,9 @@ def _scatter(rows, x: str, y: str, path: str, title: str) -> str | None:
         ax.set_xlim(0, 1.05)
         ax.set_ylim(0, 1.05)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    if points:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 

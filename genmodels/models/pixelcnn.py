@@ -1,7 +1,9 @@
 """PixelCNN++ (Salimans, Karpathy, Chen, Kingma 2017): network, likelihood and sampler.
 
   ln p(x) = sum_i ln p(x_i | x_<i),  i over pixels in raster order, all channels of a pixel
-modelled jointly by a discretised logistic mixture with channel-autoregressive means.
+modelled jointly, by `likelihood`: "logistic_mixture" (PixelCNN++'s discretised logistic mixture
+with channel-autoregressive means) or "categorical" (a 256-way softmax per channel, PixelCNN's;
+`distributions.categorical`).
 
 Network: a "down" stream u (sees the rows above) and a "down-right" stream ul (sees the rows above
 and the pixels to the left), `num_stages` resolutions (stride-2 shifted convs down, shifted
@@ -22,6 +24,7 @@ from genmodels import distributions as dist
 from genmodels.nn.masked import ShiftedConv, ShiftedConvTranspose, down_shift, right_shift
 
 DOWN, DOWN_RIGHT = (2, 3), (2, 2)  # PixelCNN++ kernel sizes of the two streams.
+LIKELIHOODS = ("logistic_mixture", "categorical")
 
 
 def concat_elu(x):
@@ -29,9 +32,17 @@ def concat_elu(x):
     return nn.elu(jnp.concatenate([x, -x], axis=-1))
 
 
-def num_outputs(channels: int, num_mixtures: int) -> int:
-    """Outputs per pixel: K logits + K (means, log-scales) per channel + K C(C-1)/2 coeffs
-    (10 K for RGB, 3 K for greyscale)."""
+def check_likelihood(likelihood: str, field: str = "model.likelihood") -> None:
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"Unknown {field}={likelihood!r}; valid: {', '.join(LIKELIHOODS)}.")
+
+
+def num_outputs(channels: int, num_mixtures: int, likelihood: str = "logistic_mixture") -> int:
+    """Outputs per pixel. logistic_mixture: K logits + K (means, log-scales) per channel + K
+    C(C-1)/2 coeffs (10 K for RGB, 3 K for greyscale); categorical: 256 (C + C(C-1)/2)."""
+    check_likelihood(likelihood)
+    if likelihood == "categorical":
+        return dist.num_categorical_outputs(channels)
     return num_mixtures * (1 + 2 * channels + dist.num_channel_coeffs(channels))
 
 
@@ -87,7 +98,7 @@ def _pool(cond_map, stage: int):
 
 
 class PixelCNNPP(nn.Module):
-    """x [B, H, W, C] in [-1, 1] -> mixture parameters [B, H, W, num_outputs(C, K)].
+    """x [B, H, W, C] in [-1, 1] -> likelihood parameters [B, H, W, num_outputs(C, K, lik.)].
 
     Output (r, c) depends only on pixels before (r, c) in raster order (all their channels).
     cond_map [B, H, W, F] (added in every gated block, pooled to each stage's resolution) and
@@ -99,6 +110,7 @@ class PixelCNNPP(nn.Module):
     num_stages: int = 3
     num_mixtures: int = 10
     dropout: float = 0.5
+    likelihood: str = "logistic_mixture"
 
     @nn.compact
     def __call__(self, x, cond_map=None, cond_vec=None, train: bool = False):
@@ -132,7 +144,7 @@ class PixelCNNPP(nn.Module):
                 u = ShiftedConvTranspose(f, DOWN, name=f"u_up_{s}")(u)
                 ul = ShiftedConvTranspose(f, DOWN_RIGHT, True, name=f"ul_up_{s}")(ul)
         assert not us and not uls
-        out = num_outputs(x.shape[-1] - 1, self.num_mixtures)
+        out = num_outputs(x.shape[-1] - 1, self.num_mixtures, self.likelihood)
         return nn.Dense(out, name="out")(nn.elu(ul))
 
 
@@ -147,23 +159,39 @@ def mixture_params(out, channels: int, num_mixtures: int):
             jnp.tanh(coeffs.reshape(lead + (pairs, k))))
 
 
-def conditional_params(out, x_signed, num_mixtures: int):
+def conditional_params(out, x_signed, num_mixtures: int, likelihood: str = "logistic_mixture"):
     """Per-channel likelihood parameters of p(x_ic | x_<(i,c)): (logits broadcast to
-    [..., C, K], means mu_ck(x_i,<c) [..., C, K], log_scales [..., C, K]). These are what
-    the causality test differentiates: (i, c) may depend on earlier pixels and earlier channels
-    of pixel i only."""
+    [..., C, K], means mu_ck(x_i,<c) [..., C, K], log_scales [..., C, K]) for the mixture,
+    (logits l_c [..., C, 256],) for the categorical. These are what the causality test
+    differentiates: (i, c) may depend on earlier pixels and earlier channels of pixel i only."""
+    if likelihood == "categorical":
+        return (dist.categorical_channel_logits(out, x_signed),)
     c = x_signed.shape[-1]
     logits, means, log_scales, coeffs = mixture_params(out, c, num_mixtures)
     means = dist.autoregressive_channel_means(x_signed, means, coeffs)
     return jnp.broadcast_to(logits[..., None, :], means.shape), means, log_scales
 
 
-def log_prob(out, x_uint8, num_mixtures: int):
-    """ln p(x) = sum over pixels of the joint pixel mixture log-likelihood, per image [B]."""
+def pixel_log_prob(out, x_uint8, num_mixtures: int, likelihood: str = "logistic_mixture"):
+    """ln p(x_i | x_<i) of every pixel [..., H, W] (all its channels jointly)."""
+    if likelihood == "categorical":
+        return dist.categorical_pixel_log_prob(x_uint8, out)
     logits, means, log_scales, coeffs = mixture_params(out, x_uint8.shape[-1], num_mixtures)
-    per_pixel = dist.discretized_logistic_mixture_log_prob(x_uint8, logits, means, log_scales,
-                                                           coeffs)
-    return jnp.sum(per_pixel, axis=(1, 2))
+    return dist.discretized_logistic_mixture_log_prob(x_uint8, logits, means, log_scales, coeffs)
+
+
+def log_prob(out, x_uint8, num_mixtures: int, likelihood: str = "logistic_mixture"):
+    """ln p(x) = sum over pixels of the joint pixel log-likelihood, per image [B]."""
+    return jnp.sum(pixel_log_prob(out, x_uint8, num_mixtures, likelihood), axis=(1, 2))
+
+
+def sample_pixel(rng, out, channels: int, num_mixtures: int,
+                 likelihood: str = "logistic_mixture"):
+    """An exact draw [..., C] uint8 of the pixel distribution with raw outputs out [..., P]."""
+    if likelihood == "categorical":
+        return dist.categorical_pixel_sample(rng, out, channels)
+    logits, means, log_scales, coeffs = mixture_params(out, channels, num_mixtures)
+    return dist.discretized_logistic_mixture_sample(rng, logits, means, log_scales, coeffs)
 
 
 ROW_BLOCKS = 4  # Default row blocks of `sample`; 1 is one full-image pass per pixel.
@@ -182,10 +210,11 @@ def row_block_ends(height: int, row_blocks: int, row_multiple: int = 1) -> tuple
 
 
 def sample(apply_fn, rng, n: int, image_shape, num_mixtures: int, cond_map=None,
-           row_blocks: int = ROW_BLOCKS, row_multiple: int = 1):
+           row_blocks: int = ROW_BLOCKS, row_multiple: int = 1,
+           likelihood: str = "logistic_mixture"):
     """Ancestral sampling, jit-friendly: a `lax.fori_loop` over the H W pixels, one network pass
     `apply_fn(x_signed [n, h, W, C], cond_map [n, h, W, F] or None) -> [n, h, W, P]` per pixel,
-    all channels of the pixel drawn from that pass with the channel-autoregressive mixture. The
+    all channels of the pixel drawn from that pass (`sample_pixel`, channel by channel). The
     noise of pixel i is fold_in(rng, i), so two calls with the same rng share their sampling
     noise (same uniforms; different conditioning gives a coupled sample). Returns uint8
     [n, H, W, C].
@@ -210,9 +239,8 @@ def sample(apply_fn, rng, n: int, image_shape, num_mixtures: int, cond_map=None,
             r, col = i // w, i % w
             out = apply_fn(x[:, :top].astype(jnp.float32) / 127.5 - 1.0, cond)
             out = lax.dynamic_slice_in_dim(lax.dynamic_slice_in_dim(out, r, 1, 1), col, 1, 2)
-            logits, means, log_scales, coeffs = mixture_params(out[:, 0, 0], c, num_mixtures)
-            pixel = dist.discretized_logistic_mixture_sample(jax.random.fold_in(rng, i), logits,
-                                                             means, log_scales, coeffs)
+            pixel = sample_pixel(jax.random.fold_in(rng, i), out[:, 0, 0], c, num_mixtures,
+                                 likelihood)
             return lax.dynamic_update_slice(x, pixel[:, None, None, :], (0, r, col, 0))
 
         return body
@@ -229,6 +257,7 @@ def bits_per_dim(log_p, image_shape):
     return -log_p / (math.prod(image_shape) * math.log(2))
 
 
-__all__ = ["ROW_BLOCKS", "GatedResnet", "PixelCNNPP", "bits_per_dim", "check_stages",
-           "concat_elu", "conditional_params", "downsampling_factor", "log_prob",
-           "mixture_params", "num_outputs", "row_block_ends", "sample"]
+__all__ = ["LIKELIHOODS", "ROW_BLOCKS", "GatedResnet", "PixelCNNPP", "bits_per_dim",
+           "check_likelihood", "check_stages", "concat_elu", "conditional_params",
+           "downsampling_factor", "log_prob", "mixture_params", "num_outputs", "pixel_log_prob",
+           "row_block_ends", "sample", "sample_pixel"]

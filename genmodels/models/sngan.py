@@ -10,11 +10,13 @@ plus 1x1 conv then pool on the shortcut) and plain blocks, ReLU, global *sum* po
 
 Layouts (w = widths, with the defaults G base_features=256 and D base_features=128 these are the
 published ones; other bases scale every width):
+  16px  G: 4x4x256, up 256, up 256                    D: 128 down, 128 down, 128, 128
   32px  G: 4x4x256, up 256, up 256, up 256            D: 128 down, 128 down, 128, 128
   48px  G: 6x6x512, up 256, up 128, up 64             D: 64 down, 128 down, 256 down, 512 down, 1024
   64px  G: 4x4x1024, up 512, up 256, up 128, up 64    D: 64 down, 128 down, 256 down, 512 down,
                                                          1024 down
-(32px: SNGAN CIFAR-10; 48px: SNGAN STL-10; 64px: the projection-discriminator 64x64 ResNets.)
+(32px: SNGAN CIFAR-10; 48px: SNGAN STL-10; 64px: the projection-discriminator 64x64 ResNets;
+16px, not in the papers: the CIFAR-10 ResNets with one G up-block fewer, for `patches`.)
 
 Choices from the reference (chainer) code that the papers leave open: Glorot-uniform inits with
 gain sqrt(2) on the residual 3x3 convs and gain 1 elsewhere (shortcuts, dense, output conv,
@@ -36,6 +38,7 @@ BN_MOMENTUM, BN_EPSILON = 0.9, 2e-5
 # side -> (G bottom width, G widths in quarters of base [map, block outputs...],
 #          D widths in halves of base, D downsample flags)
 _LAYOUTS = {
+    16: (4, (4, 4, 4), (2, 2, 2, 2), (True, True, False, False)),
     32: (4, (4, 4, 4, 4), (2, 2, 2, 2), (True, True, False, False)),
     48: (6, (8, 4, 2, 1), (1, 2, 4, 8, 16), (True, True, True, True, False)),
     64: (4, (16, 8, 4, 2, 1), (1, 2, 4, 8, 16), (True, True, True, True, True)),
@@ -44,7 +47,7 @@ SNGAN_IMAGE_SIZES = tuple(_LAYOUTS)
 
 
 def sngan_check_image_shape(image_shape) -> int:
-    """The image side (32, 48 or 64); ValueError naming data.image_size otherwise."""
+    """The image side (16, 32, 48 or 64); ValueError naming data.image_size otherwise."""
     h, w = image_shape[0], image_shape[1]
     if h != w or h not in _LAYOUTS:
         raise ValueError(
@@ -126,7 +129,7 @@ class SNGANGeneratorBlock(nn.Module):
 class SNGANGenerator(nn.Module):
     """z [B, Z] (and int labels [B] when num_classes is set) -> images [B, H, W, C] in [-1, 1].
 
-    H = W in (32, 48, 64); the latent size is whatever z has (128 in the paper).
+    H = W in (16, 32, 48, 64); the latent size is whatever z has (128 in the paper).
     """
 
     image_shape: tuple[int, int, int]
