@@ -16,7 +16,11 @@ log-linear analogue of PixelCNN++'s channel-autoregressive means (pairs ordered 
 import jax
 import jax.numpy as jnp
 
-from genmodels.distributions.logistic import autoregressive_channel_means, num_channel_coeffs
+from genmodels.distributions.logistic import (
+    autoregressive_channel_means,
+    bin_centres,
+    num_channel_coeffs,
+)
 
 NUM_VALUES = 256
 
@@ -24,10 +28,6 @@ NUM_VALUES = 256
 def num_categorical_outputs(channels: int) -> int:
     """256 (C + C (C - 1) / 2) outputs per pixel: 256 for greyscale, 1536 for RGB."""
     return NUM_VALUES * (channels + num_channel_coeffs(channels))
-
-
-def _signed(x_uint8):
-    return x_uint8.astype(jnp.float32) / 127.5 - 1.0
 
 
 def categorical_channel_logits(out, x_signed):
@@ -43,7 +43,7 @@ def categorical_channel_logits(out, x_signed):
 
 def categorical_pixel_log_prob(x_uint8, out):
     """ln P(x) of pixels x_uint8 [..., C] under raw outputs out [..., P]; returns [...]."""
-    logits = categorical_channel_logits(out, _signed(x_uint8))
+    logits = categorical_channel_logits(out, bin_centres(x_uint8))
     log_p = jax.nn.log_softmax(logits, axis=-1)
     picked = jnp.take_along_axis(log_p, x_uint8.astype(jnp.int32)[..., None], axis=-1)
     return picked[..., 0].sum(-1)
@@ -55,6 +55,6 @@ def categorical_pixel_sample(rng, out, channels: int):
     keys = jax.random.split(rng, channels)
     x = jnp.zeros(out.shape[:-1] + (channels,), jnp.uint8)
     for c in range(channels):  # Channel c's logits depend on channels < c only.
-        logits = categorical_channel_logits(out, _signed(x))[..., c, :]
+        logits = categorical_channel_logits(out, bin_centres(x))[..., c, :]
         x = x.at[..., c].set(jax.random.categorical(keys[c], logits).astype(jnp.uint8))
     return x

@@ -29,7 +29,8 @@ LOG_SCALE_MIN = -7.0
 _HALF_BIN = 1.0 / 255.0
 
 
-def _centres(x_uint8):
+def bin_centres(x_uint8):
+    """uint8 values x -> their bin centres x / 127.5 - 1 in [-1, 1] (float32)."""
     return x_uint8.astype(jnp.float32) / 127.5 - 1.0
 
 
@@ -40,7 +41,7 @@ def discretized_logistic_log_prob(x_uint8, mean, log_scale):
     """
     log_scale = jnp.maximum(log_scale, LOG_SCALE_MIN)
     inv_scale = jnp.exp(-log_scale)
-    centred = _centres(x_uint8) - mean
+    centred = bin_centres(x_uint8) - mean
     upper = inv_scale * (centred + _HALF_BIN)  # a
     lower = inv_scale * (centred - _HALF_BIN)  # b
     log_cdf_upper = jax.nn.log_sigmoid(upper)  # log P(X <= c + 1/255)
@@ -94,7 +95,7 @@ def discretized_logistic_mixture_log_prob(x_uint8, logit_probs, means, log_scale
     if coeffs is None:
         component = discretized_logistic_log_prob(x_uint8[..., None], means, log_scales)
         return jax.nn.logsumexp(jax.nn.log_softmax(logit_probs, axis=-1) + component, axis=-1)
-    means = autoregressive_channel_means(_centres(x_uint8), means, coeffs)
+    means = autoregressive_channel_means(bin_centres(x_uint8), means, coeffs)
     component = discretized_logistic_log_prob(x_uint8[..., None], means, log_scales).sum(-2)
     return jax.nn.logsumexp(jax.nn.log_softmax(logit_probs, axis=-1) + component, axis=-1)
 
@@ -142,7 +143,7 @@ def _joint_pixel_sample(rng_k, rng_x, logit_probs, means, log_scales, coeffs):
     for target in range(c):
         mean = pick(means[..., target, :])
         for source in range(target):
-            mean = mean + pick(coeffs[..., pair, :]) * _centres(drawn[source])
+            mean = mean + pick(coeffs[..., pair, :]) * bin_centres(drawn[source])
             pair += 1
         drawn.append(discretized_logistic_sample(keys[target], mean,
                                                  pick(log_scales[..., target, :])))

@@ -27,6 +27,11 @@ from genmodels.train.optim import make_optimizer
 OLD_CONFIG_LEVELS = 256  # Configs saved before model.num_levels existed dequantised on 256.
 
 
+def num_levels_field(m) -> int:
+    """model.num_levels as configured (0: the dataset's own levels)."""
+    return m.get("num_levels", OLD_CONFIG_LEVELS)
+
+
 def check_config(config, info):
     if info.kind != "image":
         raise ValueError(f"The flow method needs an image dataset; data.name={info.name!r} "
@@ -36,7 +41,7 @@ def check_config(config, info):
     if not m.temperature >= 0:
         raise ValueError(f"model.temperature={m.temperature!r} must be >= 0 (1 samples the "
                          "model, 0 its mode).")
-    levels = m.get("num_levels", OLD_CONFIG_LEVELS)
+    levels = num_levels_field(m)
     if not isinstance(levels, int) or isinstance(levels, bool) or not (
             levels == 0 or 2 <= levels <= 256):
         raise ValueError(f"model.num_levels={levels!r} must be 0 (the dataset's, "
@@ -50,7 +55,7 @@ def build(config, info) -> Method:
     m = config.model
     flow = flows.make_flow(m, tuple(info.shape), "model")
     d = math.prod(info.shape)
-    levels = m.get("num_levels", OLD_CONFIG_LEVELS) or info.num_levels
+    levels = num_levels_field(m) or info.num_levels
 
     def preprocess(y):
         return flows.preprocess_forward(m.preprocess, y, m.logit_alpha)
@@ -78,7 +83,7 @@ def build(config, info) -> Method:
                 data.on_level_grid(x, levels))):
             raise ValueError(
                 f"data.name={info.name!r} has pixel values off the {levels}-level grid that the "
-                f"flow models (model.num_levels={m.get('num_levels', OLD_CONFIG_LEVELS)}); set "
+                f"flow models (model.num_levels={num_levels_field(m)}); set "
                 "model.num_levels=256.")
         z, _ = preprocess(flows.dequantize(deq_rng, x, levels))
         return {"flow": flow.init(init_rng, z, method="forward")}

@@ -21,7 +21,7 @@ from genmodels.train.optim import make_optimizer
 
 def check_network_config(m, image_shape, prefix: str = "model") -> None:
     """ValueErrors naming the field for the PixelCNN++ fields of config block `m`."""
-    pcnn.check_likelihood(m.get("likelihood", "logistic_mixture"), f"{prefix}.likelihood")
+    pcnn.check_likelihood(likelihood(m), f"{prefix}.likelihood")
     for name in ("features", "blocks_per_stage", "num_mixtures"):
         value = m[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
