@@ -1,8 +1,11 @@
 """Evaluate a trained run, or report on several.
 
   python -m experiments.evaluate --workdir=W [--step=S] [--metrics=fid,precision,recall]
+      [--iwae_k=K]
       writes W/eval/step_<S>.json (merged with that step's earlier results), and TensorBoard
-      events plus W/eval/metrics.jsonl (split "eval").
+      events plus W/eval/metrics.jsonl (split "eval"). --iwae_k evaluates the bpd of a
+      latent-variable run with K importance samples instead of its eval.iwae_k (a tighter
+      bound for larger K; the results record the k used).
   python -m experiments.evaluate --report W1 W2 ... [--out=DIR]
       coverage-vs-quality report: DIR/precision_recall.png, DIR/bpd_fid.png, DIR/report.md
       (DIR defaults to <common parent of the workdirs>/report); workdirs without an eval JSON of
@@ -27,12 +30,26 @@ _METRICS = flags.DEFINE_list(
     + ", ".join(sorted(evaluation.METRIC_FAMILIES)) + ".")
 _REPORT = flags.DEFINE_bool("report", False, "Report on the workdirs given as arguments.")
 _OUT = flags.DEFINE_string("out", None, "Report directory (--report).")
+_IWAE_K = flags.DEFINE_integer("iwae_k", None, "Importance samples of the IWAE bound (default: "
+                               "the run's eval.iwae_k; latent-variable methods only).")
 
 
-def evaluate(workdir: str, step=None, metrics=None) -> dict:
+def with_iwae_k(config, k: int):
+    """A copy of a run's config that evaluates with k importance samples."""
+    if "iwae_k" not in config.eval:
+        raise app.UsageError(f"--iwae_k: method {config.method!r} has no IWAE bound (its "
+                             "config has no eval.iwae_k).")
+    config = config.copy_and_resolve_references()
+    config.eval.iwae_k = k
+    return config
+
+
+def evaluate(workdir: str, step=None, metrics=None, iwae_k=None) -> dict:
     """evaluate_checkpoint, plus the numeric results to W/eval's TensorBoard and metrics.jsonl."""
-    results = api.evaluate_checkpoint(workdir, step, metrics)
     config = api.load_config(workdir)
+    if iwae_k is not None:
+        config = with_iwae_k(config, iwae_k)
+    results = api.evaluate_checkpoint(workdir, step, metrics, config)
     writer = MetricsWriter(os.path.join(workdir, "eval"),
                            tensorboard=config.train.get("tensorboard", True))
     writer.write_scalars(results["step"], "eval", {
@@ -59,7 +76,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments {argv[1:]} (workdirs go with --report).")
     if _WORKDIR.value is None:
         raise app.UsageError("--workdir is required (or --report W1 W2 ...).")
-    print(evaluate(_WORKDIR.value, _STEP.value, _METRICS.value))
+    print(evaluate(_WORKDIR.value, _STEP.value, _METRICS.value, _IWAE_K.value))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,27 @@ def _setup(config, n=16):
     batch = next(data.eval_batches(config.data, "test", batch_size=n))
     batch = {"image": jnp.asarray(batch["image"])}
     variables = method.init(jax.random.key(0), batch)
-    return method, variables, batch
+    return method, _conditioned(variables), batch
+
+
+def _conditioned(variables, scale=0.3):
+    """The conditioning projections start at zero (the PixelCNN ignores z at init); give them
+    values, as training does, so that tests see a decoder that uses z."""
+    def perturb(path, a):
+        if "cond_map" not in jax.tree_util.keystr(path):
+            return a
+        return scale * jax.random.normal(jax.random.key(a.size), a.shape)
+    return jax.tree_util.tree_map_with_path(perturb, variables)
+
+
+def test_untrained_decoder_ignores_z():
+    """Zero-initialised conditioning: at init p(x|z) is the same for every z."""
+    c = tiny_config()
+    method = methods.build(c, data.get_info(c.data))
+    batch = next(data.eval_batches(c.data, "test", batch_size=4))
+    variables = method.init(jax.random.key(0), {"image": jnp.asarray(batch["image"])})
+    used = jax.jit(method.z_sensitivity, static_argnums=2)(variables, jax.random.key(3), 4)
+    assert float(used["z_change"]) == 0.0 and float(used["noise_change"]) > 0
 
 
 def _reference_terms(m, params, x_uint8, rng):

@@ -9,6 +9,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from absl import app
 
 from experiments import evaluate as evaluate_cli
 from genmodels import data, evaluation, methods
@@ -154,3 +155,16 @@ def test_report_writes_plots_and_a_table_for_two_workdirs(runs, tmp_path):
     assert rows["gan"][bpd] == "–" and float(rows["vae"][bpd]) > 0
     assert float(rows["gan"][fid]) > 0 and 0 <= float(rows["gan"][precision]) <= 1
     assert os.listdir(runs / "gan" / "eval")  # the GAN had no eval JSON: evaluated first
+
+
+def test_iwae_k_flag_tightens_the_bound_and_records_k(runs):
+    """--iwae_k: the bound with 64 importance samples is below the k = 1 ELBO estimate (averaged
+    over the test images), the results record the k used, and methods without an IWAE bound
+    are refused."""
+    workdir = str(runs / "vae")
+    elbo = evaluate_cli.evaluate(workdir, None, ["bpd"], iwae_k=1)
+    tight = evaluate_cli.evaluate(workdir, None, ["bpd"], iwae_k=64)
+    assert elbo["iwae_k"] == 1 and tight["iwae_k"] == 64
+    assert tight["bpd"] < elbo["bpd"] and tight["bpd"] < tight["bpd_elbo"]
+    with pytest.raises(app.UsageError, match="no IWAE bound"):
+        evaluate_cli.evaluate(str(runs / "gan"), None, ["fid"], iwae_k=4)

@@ -79,6 +79,19 @@ def test_likelihood_params_depend_only_on_the_past(conditioned, likelihood):
         assert all(float(jnp.abs(g).sum()) > 0 for g in grads)
 
 
+def test_conditioned_net_starts_as_the_unconditional_one():
+    """The conditioning projections start at zero, so at init a conditioned net's output is the
+    unconditional net's (same other params) for any conditioning inputs."""
+    net = tiny_net()
+    x = jax.random.uniform(jax.random.key(0), (2, 4, 4, 3), minval=-1.0, maxval=1.0)
+    cond_map = jax.random.normal(jax.random.key(1), (2, 4, 4, 5))
+    cond_vec = jax.random.normal(jax.random.key(2), (2, 3))
+    conditioned = net.init(jax.random.key(3), x, cond_map, cond_vec)
+    plain = net.init(jax.random.key(3), x)
+    np.testing.assert_allclose(net.apply(conditioned, x, cond_map, cond_vec),
+                               net.apply(plain, x), atol=1e-6)
+
+
 def test_dropout_only_in_training():
     net = tiny_net(dropout=0.5)
     x = jax.random.uniform(jax.random.key(0), (2, 4, 4, 3), minval=-1.0, maxval=1.0)

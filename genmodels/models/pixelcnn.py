@@ -81,10 +81,14 @@ class GatedResnet(nn.Module):
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
         small = nn.initializers.variance_scaling(0.1, "fan_avg", "uniform")
         h = ShiftedConv(2 * f, kernel, self.right, kernel_init=small, name="conv_out")(h)
+        # Zero-initialised conditioning: the network starts as the unconditional PixelCNN, so
+        # an untrained encoder's noisy code does not swamp conv_out's small initial output.
+        zeros = nn.initializers.zeros
         if cond_map is not None:
-            h = h + nn.Dense(2 * f, use_bias=False, name="cond_map")(cond_map)
+            h = h + nn.Dense(2 * f, use_bias=False, kernel_init=zeros, name="cond_map")(cond_map)
         if cond_vec is not None:
-            h = h + nn.Dense(2 * f, use_bias=False, name="cond_vec")(cond_vec)[:, None, None]
+            h = h + nn.Dense(2 * f, use_bias=False, kernel_init=zeros,
+                             name="cond_vec")(cond_vec)[:, None, None]
         a, b = jnp.split(h, 2, axis=-1)
         return x + a * jax.nn.sigmoid(b)
 
