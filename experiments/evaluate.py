@@ -38,7 +38,7 @@ def with_iwae_k(config, k: int):
     """A copy of a run's config that evaluates with k importance samples."""
     if "iwae_k" not in config.eval:
         raise app.UsageError(f"--iwae_k: method {config.method!r} has no IWAE bound (its "
-                             "config has no eval.iwae_k).")
+                             "config has no eval.iwae_k); drop --iwae_k for this run.")
     config = config.copy_and_resolve_references()
     config.eval.iwae_k = k
     return config

@@ -41,12 +41,13 @@ def tiny_config(**train):
     return c
 
 
-def _setup(config, n=16):
+def _setup(config, n=16, conditioned=True):
+    """Method, variables and a test batch; `conditioned` gives the z projections values."""
     method = methods.build(config, data.get_info(config.data))
     batch = next(data.eval_batches(config.data, "test", batch_size=n))
     batch = {"image": jnp.asarray(batch["image"])}
     variables = method.init(jax.random.key(0), batch)
-    return method, _conditioned(variables), batch
+    return method, _conditioned(variables) if conditioned else variables, batch
 
 
 def _conditioned(variables, scale=0.3):
@@ -61,10 +62,7 @@ def _conditioned(variables, scale=0.3):
 
 def test_untrained_decoder_ignores_z():
     """Zero-initialised conditioning: at init p(x|z) is the same for every z."""
-    c = tiny_config()
-    method = methods.build(c, data.get_info(c.data))
-    batch = next(data.eval_batches(c.data, "test", batch_size=4))
-    variables = method.init(jax.random.key(0), {"image": jnp.asarray(batch["image"])})
+    method, variables, _ = _setup(tiny_config(), n=4, conditioned=False)
     used = jax.jit(method.z_sensitivity, static_argnums=2)(variables, jax.random.key(3), 4)
     assert float(used["z_change"]) == 0.0 and float(used["noise_change"]) > 0
 
