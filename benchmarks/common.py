@@ -1,5 +1,6 @@
 """Measurement helpers: step time, XLA cost-analysis FLOPs, and the machine's matmul peak."""
 
+import functools
 import json
 import os
 import platform
@@ -9,6 +10,11 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from genmodels import data, methods
+from genmodels.train import parallel
+from genmodels.train.state import init_train_state
+from genmodels.train.step import make_train_step
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -70,3 +76,20 @@ def random_batch(info, batch_size: int, seed: int = 0) -> dict:
     if info.kind == "image":
         return {"image": rng.integers(0, 256, (batch_size, *info.shape), dtype=np.uint8)}
     return {"x": rng.normal(size=(batch_size, *info.shape)).astype(np.float32)}
+
+
+def compile_train_step(config, batch_size: int):
+    """The trainer's step for `config` on a random batch of the dataset's shape, sharded over the
+    devices: (compiled step, initial state, batch, compile seconds)."""
+    info = data.get_info(config.data)
+    method = methods.build(config, info)
+    mesh = parallel.make_mesh()
+    repl, sharded = parallel.replicated(mesh), parallel.data_sharding(mesh)
+    batch = parallel.global_batch(random_batch(info, batch_size), sharded)
+    step = jax.jit(make_train_step(method, config.train.get("compute_dtype", "float32")),
+                   in_shardings=(repl, sharded), out_shardings=(repl, repl), donate_argnums=0)
+    state = jax.jit(functools.partial(init_train_state, method), out_shardings=repl)(
+        jax.random.PRNGKey(0), batch)
+    start = time.perf_counter()
+    compiled = step.lower(state, batch).compile()
+    return compiled, state, batch, time.perf_counter() - start

@@ -6,7 +6,6 @@ Data come from random arrays of the dataset's shape (DatasetInfo), so no dataset
 Writes benchmarks/results/<name>.json and prints a table.
 """
 
-import functools
 import time
 
 import jax
@@ -14,10 +13,6 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from benchmarks import common
-from genmodels import data, methods
-from genmodels.train import parallel
-from genmodels.train.state import init_train_state
-from genmodels.train.step import make_train_step
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file[:preset].")
 _VARIANTS = flags.DEFINE_list("variants", [""], "Comma-separated FIELD=VALUE overrides, one "
@@ -41,18 +36,7 @@ def _with_override(config, override: str):
 
 
 def measure(config, batch_size: int, repeats: int, warmup: int = 3) -> dict:
-    info = data.get_info(config.data)
-    method = methods.build(config, info)
-    mesh = parallel.make_mesh()
-    repl, sharded = parallel.replicated(mesh), parallel.data_sharding(mesh)
-    batch = parallel.global_batch(common.random_batch(info, batch_size), sharded)
-    step = jax.jit(make_train_step(method, config.train.get("compute_dtype", "float32")),
-                   in_shardings=(repl, sharded), out_shardings=(repl, repl), donate_argnums=0)
-    state = jax.jit(functools.partial(init_train_state, method), out_shardings=repl)(
-        jax.random.PRNGKey(0), batch)
-    start = time.perf_counter()
-    compiled = step.lower(state, batch).compile()
-    compile_seconds = time.perf_counter() - start
+    compiled, state, batch, compile_seconds = common.compile_train_step(config, batch_size)
     flops = common.compiled_flops(compiled)
     memory_gib = common.compiled_memory_bytes(compiled) / 2**30
 

@@ -167,7 +167,8 @@ def test_weight_clipping_generator_ema_and_penalty_in_the_step():
     state1, metrics = jax.jit(make_train_step(method))(state0, batch)
     d_leaves = jax.tree.leaves(state1.params["discriminator"])
     assert max(float(np.max(np.abs(w))) for w in d_leaves) <= 0.01 + 1e-7
-    expected = jax.tree.map(lambda a, b: 0.9 * a + 0.1 * b, state0.params["generator"],
+    # First update: the warm-up decay min(0.9, (1 + 0) / (10 + 0)) = 0.1.
+    expected = jax.tree.map(lambda a, b: 0.1 * a + 0.9 * b, state0.params["generator"],
                             state1.params["generator"])
     for got, want in zip(jax.tree.leaves(state1.ema_params["generator"]), jax.tree.leaves(expected)):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
@@ -175,6 +176,18 @@ def test_weight_clipping_generator_ema_and_penalty_in_the_step():
     sampled = inference_variables(state1)["generator"]["params"]
     assert jax.tree.leaves(sampled)[0] is jax.tree.leaves(state1.ema_params["generator"])[0]
     assert np.isfinite(metrics["penalty"]) and float(metrics["penalty"]) > 0
+
+
+def test_ema_decay_warms_up_to_the_configured_decay():
+    from genmodels.train.step import ema_decay_at
+
+    steps = jax.numpy.array([0, 1, 10, 890, 100_000])
+    np.testing.assert_allclose(ema_decay_at(0.99, steps),
+                               [0.1, 2 / 11, 11 / 20, 0.99, 0.99], rtol=1e-6)
+    # After t updates from init, the init's weight is prod_s d_s = 9! t! / (t + 9)! (< 1e-20
+    # at t = 1000), against 0.999^1000 = 0.37 for a constant decay.
+    weight = float(np.prod(np.asarray(ema_decay_at(0.999, jax.numpy.arange(1000)), np.float64)))
+    assert weight == pytest.approx(np.prod(np.arange(1, 10) / np.arange(1001, 1010)), rel=1e-4)
 
 
 def test_mode_metrics_are_logged_on_2d_data(tmp_path):

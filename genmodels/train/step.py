@@ -13,6 +13,16 @@ def _merge(collections: dict, updates: dict) -> dict:
     return {p: {**c, **updates.get(p, {})} for p, c in collections.items()}
 
 
+def ema_decay_at(decay: float, step: jax.Array) -> jax.Array:
+    """The EMA decay used after `step` completed train steps: min(decay, (1 + t) / (10 + t)).
+
+    theta_ema <- d_t theta_ema + (1 - d_t) theta. The warm-up (TensorFlow's
+    ExponentialMovingAverage with num_updates) keeps the random initialisation from lingering:
+    with a constant d = 0.999 it would still weigh 0.999^1000 = 37% after 1,000 steps."""
+    t = step.astype(jnp.float32)
+    return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
 def make_train_step(method: Method, compute_dtype: str = "float32"):
     """Returns train_step(state, batch) -> (state, metrics), to be jitted by the caller.
 
@@ -21,7 +31,7 @@ def make_train_step(method: Method, compute_dtype: str = "float32"):
     fold_in(fold_in(rng, step), k) where k counts updates within the step. Metrics of repeated
     updates are averaged. Each player adds loss/<P>, grad_norm/<P> and param_norm/<P> (DESIGN.md
     §5). A player's `project` follows each of its updates; its EMA (if any) is updated once per
-    train step. `train_step.metric_owners` maps each metric to the player that reports it
+    train step, with the warm-up of `ema_decay_at`. `train_step.metric_owners` maps each metric to the player that reports it
     (filled on trace).
     `compute_dtype` ("float32" or "bfloat16", config train.compute_dtype) is the dtype of the
     losses' matmuls and convolutions (genmodels.train.precision); params, optimizer state and
@@ -73,8 +83,9 @@ def make_train_step(method: Method, compute_dtype: str = "float32"):
             params[name], opt_state[name], collections = carry
             update_index += repeats
             if player.ema_decay:
+                decay = ema_decay_at(player.ema_decay, state.step)
                 ema_params[name] = optax.incremental_update(params[name], ema_params[name],
-                                                            1.0 - player.ema_decay)
+                                                            1.0 - decay)
             terms[f"param_norm/{name}"] = optax.tree.norm(params[name])
             for key in terms:
                 record_owner(key, name)
