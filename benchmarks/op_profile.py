@@ -37,6 +37,7 @@ _STEPS = flags.DEFINE_integer("steps", 3, "Profiled steps (after 2 warm-up steps
 _TOP = flags.DEFINE_integer("top", 25, "Ops to print, slowest first.")
 _NAME = flags.DEFINE_string("name", "op_profile", "Results file name.")
 _RESULTS_DIR = flags.DEFINE_string("results_dir", common.RESULTS_DIR, "Where results go.")
+_KEEP = 200  # Slowest ops written to the JSON; `by_kind` and the totals cover all of them.
 
 _INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%?([\w.\-]+) = (\(.*?\)|\w+\[[\d,]*\])\S* ([\w\-]+)\((.*)")
 _COMPUTATION = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) ")
@@ -211,7 +212,8 @@ def main(argv):
         print(f"{row['ms']:8.2f} ms {row['gflop']:7.3f} GFLOP {row['gflops']:7.1f} GFLOP/s  "
               f"{row['op']:26s} {row['contractions'][:110]}")
     path = common.write_results(_NAME.value, directory=_RESULTS_DIR.value, results={
-        "config": config.to_dict(), "batch_size": _BATCH.value, **result})
+        "config": config.to_dict(), "batch_size": _BATCH.value, **result,
+        "ops": result["ops"][:_KEEP], "ops_total": len(result["ops"])})
     print("wrote", path)
 
 
