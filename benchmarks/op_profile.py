@@ -3,9 +3,9 @@ and dot its FLOPs and achieved GFLOP/s.
 
   python -m benchmarks.op_profile --config=configs/gan.py:cifar10 [--batch_size=64] [--top=25]
 
-Compiles the trainer's step (`benchmarks.common.compile_train_step`: random data of the dataset's shape),
-runs it under `jax.profiler.trace`, and matches each traced op (an HLO instruction of the
-compiled program, usually a fusion) to its HLO text. A fusion's FLOPs are those of the
+Compiles the trainer's step (`benchmarks.common.compile_train_step`: random data of the
+dataset's shape), runs it under `jax.profiler.trace`, and matches each traced op (an HLO
+instruction of the compiled program, usually a fusion) to its HLO text. A fusion's FLOPs are those of the
 convolutions and dots it calls, each multiply-add counted as 2 and only where it reads data
 (not padding, not the zeros that dilate a strided convolution's input gradient): XLA's cost
 analysis counts the same way. Prints the top ops, their sums by kind and the totals; writes
@@ -39,7 +39,8 @@ _NAME = flags.DEFINE_string("name", "op_profile", "Results file name.")
 _RESULTS_DIR = flags.DEFINE_string("results_dir", common.RESULTS_DIR, "Where results go.")
 _KEEP = 200  # Slowest ops written to the JSON; `by_kind` and the totals cover all of them.
 
-_INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%?([\w.\-]+) = (\(.*?\)|\w+\[[\d,]*\])\S* ([\w\-]+)\((.*)")
+_INSTRUCTION = re.compile(
+    r"^\s*(?:ROOT )?%?([\w.\-]+) = (\(.*?\)|\w+\[[\d,]*\])\S* ([\w\-]+)\((.*)")
 _COMPUTATION = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) ")
 
 
@@ -66,9 +67,10 @@ def _operands(rest: str) -> list[str]:
     return [o.strip().lstrip("%") for o in rest.split(")")[0].split(",")]
 
 
-def _window_field(window: str, key: str, rank: int, default: int) -> list:
+def _window_field(window: str, key: str, rank: int, default: str) -> list[str]:
+    """One field of an HLO convolution window ("size=3x3 pad=1_1x1_1 ..."), per dimension."""
     match = re.search(rf"\b{key}=([\d_x]+)", window)
-    return [v for v in match.group(1).split("x")] if match else [default] * rank
+    return match.group(1).split("x") if match else [default] * rank
 
 
 def _taps_on_data(out_size: int, in_size: int, size: int, stride: int, pad_low: int,
@@ -101,11 +103,11 @@ def contraction_flops(instruction: dict, computation: dict) -> float:
         window = re.search(r"window=\{([^}]*)\}", rest)
         window = window.group(1) if window else ""
         rank = len(lhs_labels) - 2
-        sizes = _window_field(window, "size", rank, 1)
-        strides = _window_field(window, "stride", rank, 1)
+        sizes = _window_field(window, "size", rank, "1")
+        strides = _window_field(window, "stride", rank, "1")
         pads = _window_field(window, "pad", rank, "0_0")
-        lhs_dilations = _window_field(window, "lhs_dilate", rank, 1)
-        rhs_dilations = _window_field(window, "rhs_dilate", rank, 1)
+        lhs_dilations = _window_field(window, "lhs_dilate", rank, "1")
+        rhs_dilations = _window_field(window, "rhs_dilate", rank, "1")
         taps = 1
         for d in range(rank):
             taps *= _taps_on_data(out[out_labels.index(str(d))], lhs[lhs_labels.index(str(d))],
@@ -117,14 +119,10 @@ def contraction_flops(instruction: dict, computation: dict) -> float:
     return 0.0
 
 
-def op_flops(name: str, computations: dict) -> tuple[float, str]:
-    """FLOPs and a description of the convolutions/dots an instruction runs (fused or not)."""
-    for computation in computations.values():
-        if name in computation:
-            instruction = computation[name]
-            break
-    else:
-        return 0.0, ""
+def op_flops(name: str, computation: dict, computations: dict) -> tuple[float, str]:
+    """FLOPs and a description of the convolutions/dots that instruction `name` of
+    `computation` runs, itself or inside the computation it calls (a fusion)."""
+    instruction = computation[name]
     called = re.search(r"calls=%?([\w.\-]+)", instruction["rest"])
     body = computations.get(called.group(1), {}) if called else {name: instruction}
     scope = body if called else computation
@@ -157,7 +155,7 @@ def profile(compiled, args, steps: int) -> dict:
     in as the first argument, as a train step does) and returns per-op rows, slowest first,
     their totals and their sums by kind."""
     computations = parse_hlo(compiled.as_text())
-    names = {name for computation in computations.values() for name in computation}
+    home = {name: computation for computation in computations.values() for name in computation}
     state, rest = args[0], args[1:]
     for _ in range(2):
         state = jax.block_until_ready(compiled(state, *rest)[0])
@@ -167,17 +165,17 @@ def profile(compiled, args, steps: int) -> dict:
             for _ in range(steps):
                 state = jax.block_until_ready(compiled(state, *rest)[0])
             step_ms = (time.perf_counter() - start) / steps * 1e3
-        op_ms = traced_op_ms(trace_dir, names, steps)
+        op_ms = traced_op_ms(trace_dir, home, steps)
     rows = []
     for name, ms in op_ms.items():
-        flops, what = op_flops(name, computations)
+        flops, what = op_flops(name, home[name], computations)
         rows.append({"op": name, "ms": ms, "gflop": flops / 1e9,
                      "gflops": flops / ms / 1e6 if flops else 0.0, "contractions": what})
     rows.sort(key=lambda row: -row["ms"])
     by_kind = {}
     for row in rows:
-        kind = row["contractions"].split(" ")[0] if row["gflop"] else re.sub(r"\.\d+$", "",
-                                                                               row["op"])
+        kind = (row["contractions"].split(" ")[0] if row["gflop"]
+                else re.sub(r"\.\d+$", "", row["op"]))
         total = by_kind.setdefault(kind, {"ms": 0.0, "gflop": 0.0, "ops": 0})
         total["ms"] += row["ms"]
         total["gflop"] += row["gflop"]
@@ -185,8 +183,8 @@ def profile(compiled, args, steps: int) -> dict:
     contraction_ms = sum(row["ms"] for row in rows if row["gflop"])
     total_ms = sum(row["ms"] for row in rows)
     gflop = sum(row["gflop"] for row in rows)
-    return {"step_ms": step_ms, "op_ms_total": total_ms, "contraction_ms": contraction_ms, "other_ms": total_ms -
-            contraction_ms, "contraction_gflop": gflop,
+    return {"step_ms": step_ms, "op_ms_total": total_ms, "contraction_ms": contraction_ms,
+            "other_ms": total_ms - contraction_ms, "contraction_gflop": gflop,
             "contraction_gflops": gflop / contraction_ms * 1e3 if contraction_ms else 0.0,
             "by_kind": dict(sorted(by_kind.items(), key=lambda kv: -kv[1]["ms"])), "ops": rows}
 

@@ -31,8 +31,8 @@ def make_train_step(method: Method, compute_dtype: str = "float32"):
     fold_in(fold_in(rng, step), k) where k counts updates within the step. Metrics of repeated
     updates are averaged. Each player adds loss/<P>, grad_norm/<P> and param_norm/<P> (DESIGN.md
     §5). A player's `project` follows each of its updates; its EMA (if any) is updated once per
-    train step, with the warm-up of `ema_decay_at`. `train_step.metric_owners` maps each metric to the player that reports it
-    (filled on trace).
+    train step, with the warm-up of `ema_decay_at`. `train_step.metric_owners` maps each metric
+    to the player that reports it (filled on trace).
     `compute_dtype` ("float32" or "bfloat16", config train.compute_dtype) is the dtype of the
     losses' matmuls and convolutions (genmodels.train.precision); params, optimizer state and
     updates stay float32.
