@@ -20,6 +20,9 @@ def _digits():
         decoder_features=(32,),  # f(z): ConvDecoder to the aux image's size.
         dense=128,
         cond_features=16,  # Channels of f(z)'s feature map fed to every PixelCNN block.
+        # Multiplies that map. Under Adam it scales how far each update moves the PixelCNN's
+        # conditioning projections (their effective learning rate); 0 cuts z off the PixelCNN.
+        cond_scale=1.0,
         aux_target="lowres",  # image | lowres | quantized
         aux_factor=2,  # lowres: y = x average-pooled by this factor.
         aux_levels=4,  # quantized: y = floor(x levels / 256).

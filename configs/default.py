@@ -75,7 +75,8 @@ def base_config() -> config_dict.ConfigDict:
 def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999) -> config_dict.ConfigDict:
     """An optimizer block: see genmodels.train.optim.make_optimizer for the fields."""
     return config_dict.ConfigDict(dict(name="adam", learning_rate=learning_rate, b1=b1, b2=b2,
-                                     weight_decay=0.0, grad_clip_norm=0.0))
+                                     weight_decay=0.0, grad_clip_norm=0.0, schedule="constant",
+                                     decay_begin=0, decay_steps=0))
 
 
 def select_preset(presets: dict, arg: str | None, config_file: str):

@@ -165,6 +165,50 @@ def test_z_sensitivity_is_zero_iff_decoder_ignores_z():
     assert float(ignored["z_change"]) == 0.0 and float(ignored["noise_change"]) > 0
 
 
+def test_pixelcnn_starts_where_pixelcnn_alone_starts():
+    """Paired runs: with the same key, AGAVE's PixelCNN is initialised to the params of the
+    pixelcnn method's network (conditioning projections at zero), and so computes the same
+    log-likelihood."""
+    c = tiny_config()
+    method, variables, batch = _setup(c, conditioned=False)
+    p = configs.pixelcnn.get_config()
+    p.model.update({k: c.model[k] for k in configs.pixelcnn.network()})
+    alone = methods.build(p, data.get_info(p.data))
+    alone_params = alone.init(jax.random.key(0), batch)["pixelcnn"]["params"]
+    flat = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_flatten_with_path(
+        variables["agave"]["params"]["pixelcnn"])[0]}
+    for path, v in jax.tree_util.tree_flatten_with_path(alone_params)[0]:
+        np.testing.assert_array_equal(flat.pop(jax.tree_util.keystr(path)), v)
+    assert flat and all("cond_map" in k and not np.any(v) for k, v in flat.items())
+    recon = method.player("agave").loss_fn({"agave": variables["agave"]["params"]}, {}, batch,
+                                           jax.random.key(1))[1][0]["recon"]
+    bpd_alone = alone.bpd({"pixelcnn": {"params": alone_params}}, batch["image"])
+    np.testing.assert_allclose(float(recon) / (64 * math.log(2)), float(jnp.mean(bpd_alone)),
+                               rtol=1e-5)
+
+
+def test_cond_scale_multiplies_the_map_and_zero_cuts_z_off():
+    """model.cond_scale multiplies f(z)'s map before the PixelCNN's projections: with scale s the
+    network's output equals scale 1 with every projection multiplied by s, and s = 0 makes the
+    samples independent of z even with non-zero projections."""
+    c = tiny_config()
+    method, variables, batch = _setup(c)
+    c.model.cond_scale = 0.25
+    scaled = methods.build(c, data.get_info(c.data))
+    rng = jax.random.key(5)
+    times = jax.tree_util.tree_map_with_path(
+        lambda path, a: 0.25 * a if "cond_map" in jax.tree_util.keystr(path) else a, variables)
+    loss_scaled = scaled.player("agave").loss_fn(
+        {"agave": variables["agave"]["params"]}, {}, batch, rng)[0]
+    loss_times = method.player("agave").loss_fn(
+        {"agave": times["agave"]["params"]}, {}, batch, rng)[0]
+    np.testing.assert_allclose(loss_scaled, loss_times, rtol=1e-6)
+    c.model.cond_scale = 0.0
+    cut = methods.build(c, data.get_info(c.data))
+    used = jax.jit(cut.z_sensitivity, static_argnums=2)(variables, jax.random.key(3), 8)
+    assert float(used["z_change"]) == 0.0 and float(used["noise_change"]) > 0
+
+
 def test_trains_loads_and_reports(tmp_path):
     workdir = str(tmp_path)
     loop.train_and_evaluate(tiny_config(), workdir)
@@ -201,6 +245,7 @@ def test_presets():
     ("aux_levels", 1, "model.aux_levels.*\\[2, 128\\]"),
     ("num_stages", 5, "model.num_stages"),
     ("dropout", -0.1, "model.dropout"),
+    ("cond_scale", -1.0, "model.cond_scale.*>= 0"),
 ])
 def test_bad_config_fields(field, value, match):
     c = tiny_config()

@@ -99,6 +99,7 @@ class AGAVE(nn.Module):
     cond_features: int
     aux_outputs: int
     pixelcnn: pcnn.PixelCNNPP
+    cond_scale: float = 1.0
 
     def setup(self):
         self.encoder = models.ConvEncoder(self.latent_dim, self.encoder_features, self.dense)
@@ -117,7 +118,7 @@ class AGAVE(nn.Module):
         out = self.aux_head(h)
         out = out.reshape(out.shape[:-1] + (self.aux_shape[-1], self.aux_outputs))
         size = (h.shape[0], *self.image_shape[:2], h.shape[-1])
-        return out, jax.image.resize(h, size, "nearest")
+        return out, self.cond_scale * jax.image.resize(h, size, "nearest")
 
     def pixel(self, x_signed, cond, train: bool = False):
         """PixelCNN++ mixture parameters of p(x | z) given f(z)'s map."""
@@ -146,6 +147,8 @@ def check_config(m, image_shape) -> None:
         if not isinstance(m.aux_levels, int) or not 2 <= m.aux_levels <= 128:
             raise ValueError(f"model.aux_levels={m.aux_levels!r} must be an integer in "
                              "[2, 128].")
+    if not m.get("cond_scale", 1.0) >= 0.0:
+        raise ValueError(f"model.cond_scale={m.cond_scale!r} must be >= 0.")
     for name in ("latent_dim", "dense", "cond_features"):
         if not isinstance(m[name], int) or m[name] < 1:
             raise ValueError(f"model.{name}={m[name]!r} must be an integer >= 1.")
@@ -167,7 +170,7 @@ def build(config, info) -> Method:
     net = AGAVE(shape, y_shape, m.latent_dim, tuple(m.encoder_features),
                 tuple(m.decoder_features), m.dense, m.cond_features,
                 aux_outputs_per_channel(m.aux_target, m.aux_levels),
-                pixelcnn_method.make_network(m))
+                pixelcnn_method.make_network(m), m.get("cond_scale", 1.0))
     d = math.prod(shape)
     to_bits = 1.0 / (d * math.log(2))
 
@@ -217,8 +220,15 @@ def build(config, info) -> Method:
                 "iwae_k": jnp.full_like(kl, iwae_k)}
 
     def init(rng, batch):
+        """The PixelCNN starts where `configs/pixelcnn.py` with the same seed starts (its own
+        init with the same key), so AGAVE and PixelCNN++ runs are paired comparisons; the
+        conditioning projections start at zero."""
         x = to_signed(batch["image"][:1])
-        return {"agave": net.init(rng, x, jnp.zeros((1, m.latent_dim)))}
+        variables = net.init(rng, x, jnp.zeros((1, m.latent_dim)))
+        alone = pixelcnn_method.make_network(m).init(rng, x)["params"]
+        pixel = {name: {**variables["params"]["pixelcnn"][name], **p} if isinstance(p, dict)
+                 else p for name, p in alone.items()}
+        return {"agave": {"params": {**variables["params"], "pixelcnn": pixel}}}
 
     def sample_given(variables, z, noise_rng):
         """x ~ p(x | z) with PixelCNN noise `noise_rng` (same key, same noise)."""
