@@ -24,6 +24,7 @@ import math
 from typing import Callable, Optional
 
 import flax.linen as nn
+from flax import traverse_util
 import jax
 import jax.numpy as jnp
 
@@ -224,11 +225,10 @@ def build(config, info) -> Method:
         init with the same key), so AGAVE and PixelCNN++ runs are paired comparisons; the
         conditioning projections start at zero."""
         x = to_signed(batch["image"][:1])
-        variables = net.init(rng, x, jnp.zeros((1, m.latent_dim)))
-        alone = pixelcnn_method.make_network(m).init(rng, x)["params"]
-        pixel = {name: {**variables["params"]["pixelcnn"][name], **p} if isinstance(p, dict)
-                 else p for name, p in alone.items()}
-        return {"agave": {"params": {**variables["params"], "pixelcnn": pixel}}}
+        params = traverse_util.flatten_dict(net.init(rng, x, jnp.zeros((1, m.latent_dim))))
+        alone = traverse_util.flatten_dict(net.pixelcnn.init(rng, x))
+        params.update({("params", "pixelcnn", *path[1:]): v for path, v in alone.items()})
+        return {"agave": traverse_util.unflatten_dict(params)}
 
     def sample_given(variables, z, noise_rng):
         """x ~ p(x | z) with PixelCNN noise `noise_rng` (same key, same noise)."""
