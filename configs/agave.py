@@ -19,7 +19,10 @@ def _digits():
         encoder_features=(32,),
         decoder_features=(32,),  # f(z): ConvDecoder to the aux image's size.
         dense=128,
-        cond_features=16,  # Channels of f(z)'s feature map fed to every PixelCNN block.
+        cond_features=16,  # Channels of f(z)'s last feature map.
+        # What of f(z) every PixelCNN block sees: `features` (that map) or `aux` (the predicted
+        # mean of y, C channels: only what predicts the auxiliary image reaches the PixelCNN).
+        cond_source="features",
         # Multiplies that map. Under Adam it scales how far each update moves the PixelCNN's
         # conditioning projections (their effective learning rate); 0 cuts z off the PixelCNN.
         cond_scale=1.0,

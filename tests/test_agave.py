@@ -100,7 +100,15 @@ def _reference_terms(m, params, x_uint8, rng):
         up = np.where(y == 255, 1.0, sig((centre + 1 / 255 - mu) / s))
         lo = np.where(y == 0, 0.0, sig((centre - 1 / 255 - mu) / s))
         log_py = np.log(up - lo).sum((1, 2, 3))
-    cond = np.repeat(np.repeat(np.asarray(feats), h // y.shape[1], 1), w // y.shape[2], 2)
+    if m.cond_source == "aux":  # The mean of p(y|z) on [-1, 1]: location, or expected bin centre.
+        if m.aux_target == "quantized":
+            p = np.exp(logp)
+            centres = (np.arange(m.aux_levels) + 0.5) / m.aux_levels * 2 - 1
+            feats = (p * centres).sum(-1)
+        else:
+            feats = aux_out[..., 0]
+    cond = np.repeat(np.repeat(np.asarray(feats, np.float32), h // y.shape[1], 1),
+                     w // y.shape[2], 2)
     net = pcnn.PixelCNNPP(m.features, m.blocks_per_stage, m.num_stages, m.num_mixtures, 0.0,
                           m.likelihood)
     out = net.apply({"params": params["pixelcnn"]}, x, cond_map=jnp.asarray(cond))
@@ -110,14 +118,18 @@ def _reference_terms(m, params, x_uint8, rng):
     return np.asarray(log_px, np.float64), log_py, kl
 
 
-@pytest.mark.parametrize("target,likelihood", [(t, "logistic_mixture") for t in agave.AUX_TARGETS]
-                         + [("lowres", "categorical")])
-def test_loss_equals_its_terms(target, likelihood):
+@pytest.mark.parametrize(
+    "target,likelihood,source",
+    [(t, "logistic_mixture", "features") for t in agave.AUX_TARGETS]
+    + [("lowres", "categorical", "features"), ("lowres", "logistic_mixture", "aux"),
+       ("quantized", "logistic_mixture", "aux")])
+def test_loss_equals_its_terms(target, likelihood, source):
     """loss = -mean(ln p(x|z) + ln p(y|z) - lambda KL) / (D ln 2), terms recomputed apart, with
-    either pixel likelihood of the PixelCNN."""
+    either pixel likelihood of the PixelCNN and either conditioning source."""
     c = tiny_config()
     c.model.aux_target = target
     c.model.likelihood = likelihood
+    c.model.cond_source = source
     method, variables, batch = _setup(c)
     params = {"agave": variables["agave"]["params"]}
     rng = jax.random.key(5)
@@ -165,11 +177,13 @@ def test_z_sensitivity_is_zero_iff_decoder_ignores_z():
     assert float(ignored["z_change"]) == 0.0 and float(ignored["noise_change"]) > 0
 
 
-def test_pixelcnn_starts_where_pixelcnn_alone_starts():
+@pytest.mark.parametrize("source", agave.COND_SOURCES)
+def test_pixelcnn_starts_where_pixelcnn_alone_starts(source):
     """Paired runs: with the same key, AGAVE's PixelCNN is initialised to the params of the
     pixelcnn method's network (conditioning projections at zero), and so computes the same
     log-likelihood."""
     c = tiny_config()
+    c.model.cond_source = source
     method, variables, batch = _setup(c, conditioned=False)
     p = configs.pixelcnn.get_config()
     p.model.update({k: c.model[k] for k in configs.pixelcnn.network()})
@@ -246,6 +260,7 @@ def test_presets():
     ("num_stages", 5, "model.num_stages"),
     ("dropout", -0.1, "model.dropout"),
     ("cond_scale", -1.0, "model.cond_scale.*>= 0"),
+    ("cond_source", "image", "model.cond_source.*features, aux"),
 ])
 def test_bad_config_fields(field, value, match):
     c = tiny_config()

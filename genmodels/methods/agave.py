@@ -3,8 +3,9 @@
 Encoder q(z|x) = N(mu(x), diag sigma^2(x)); a non-autoregressive decoder f(z) predicts an
 auxiliary image y (model.aux_target: `image` y = x, `lowres` x average-pooled by aux_factor,
 `quantized` x at aux_levels colour levels) with its own likelihood p(y|z); a PixelCNN++
-p(x|z) = prod_i p(x_i | x_<i, f(z)) sees f(z)'s feature map (nearest-upsampled to H x W) in
-every gated block. Training maximises (paper eq. 5)
+p(x|z) = prod_i p(x_i | x_<i, f(z)) sees a map of f(z) (nearest-upsampled to H x W) in every
+gated block: the decoder's last feature map (model.cond_source `features`) or its prediction of
+y itself (`aux`: the mean of p(y|z) on the [-1, 1] scale, C channels). Training maximises (paper eq. 5)
 
   L = E_q[ln p(x|z)] + E_q[ln p(y|z)] - lambda KL(q(z|x) || N(0, I)),   lambda >= 1
 
@@ -38,6 +39,7 @@ from genmodels.models import pixelcnn as pcnn
 from genmodels.train.optim import make_optimizer
 
 AUX_TARGETS = ("image", "lowres", "quantized")
+COND_SOURCES = ("features", "aux")
 DECODE_NOISE_SEED = 0  # decode(z) samples p(x|z) with this fixed PixelCNN noise.
 
 
@@ -82,6 +84,15 @@ def aux_log_prob(target: str, y, out):
     return jnp.sum(lp, axis=(1, 2, 3))
 
 
+def aux_mean_signed(target: str, out, levels: int):
+    """The mean of p(y|z) on the [-1, 1] scale [B, h, w, C], differentiable: the logistic's
+    location for image/lowres, the expected bin centre for quantized."""
+    if target != "quantized":
+        return out[..., 0]
+    centres = (jnp.arange(levels, dtype=jnp.float32) + 0.5) * 2.0 / levels - 1.0
+    return jnp.sum(jax.nn.softmax(out, -1) * centres, -1)
+
+
 def aux_mean_uint8(target: str, out, levels: int):
     """The auxiliary prediction as a uint8 image (levels mapped to their bin centres)."""
     if target == "quantized":
@@ -101,6 +112,9 @@ class AGAVE(nn.Module):
     aux_outputs: int
     pixelcnn: pcnn.PixelCNNPP
     cond_scale: float = 1.0
+    cond_source: str = "features"
+    aux_target: str = "lowres"
+    aux_levels: int = 4
 
     def setup(self):
         self.encoder = models.ConvEncoder(self.latent_dim, self.encoder_features, self.dense)
@@ -113,11 +127,13 @@ class AGAVE(nn.Module):
         return self.encoder(x_signed, False)
 
     def aux(self, z):
-        """f(z): (aux likelihood parameters [B, h, w, C, outputs], conditioning map
-        [B, H, W, cond_features] nearest-upsampled to the image size)."""
+        """f(z): (aux likelihood parameters [B, h, w, C, outputs], conditioning map nearest-
+        upsampled to the image size: [B, H, W, cond_features] or [B, H, W, C] for `aux`)."""
         h = nn.elu(self.aux_decoder(z, False))
         out = self.aux_head(h)
         out = out.reshape(out.shape[:-1] + (self.aux_shape[-1], self.aux_outputs))
+        if self.cond_source == "aux":
+            h = aux_mean_signed(self.aux_target, out, self.aux_levels)
         size = (h.shape[0], *self.image_shape[:2], h.shape[-1])
         return out, self.cond_scale * jax.image.resize(h, size, "nearest")
 
@@ -148,6 +164,9 @@ def check_config(m, image_shape) -> None:
         if not isinstance(m.aux_levels, int) or not 2 <= m.aux_levels <= 128:
             raise ValueError(f"model.aux_levels={m.aux_levels!r} must be an integer in "
                              "[2, 128].")
+    if m.get("cond_source", "features") not in COND_SOURCES:
+        raise ValueError(f"Unknown conditioning source {m.cond_source!r} (model.cond_source); "
+                         f"valid: {', '.join(COND_SOURCES)}.")
     if not m.get("cond_scale", 1.0) >= 0.0:
         raise ValueError(f"model.cond_scale={m.cond_scale!r} must be >= 0.")
     for name in ("latent_dim", "dense", "cond_features"):
@@ -171,7 +190,8 @@ def build(config, info) -> Method:
     net = AGAVE(shape, y_shape, m.latent_dim, tuple(m.encoder_features),
                 tuple(m.decoder_features), m.dense, m.cond_features,
                 aux_outputs_per_channel(m.aux_target, m.aux_levels),
-                pixelcnn_method.make_network(m), m.get("cond_scale", 1.0))
+                pixelcnn_method.make_network(m), m.get("cond_scale", 1.0),
+                m.get("cond_source", "features"), m.aux_target, m.aux_levels)
     d = math.prod(shape)
     to_bits = 1.0 / (d * math.log(2))
 
