@@ -103,7 +103,8 @@ def _reference_terms(m, params, x_uint8, rng):
     if m.cond_source == "aux":  # The mean of p(y|z) on [-1, 1]: location, or expected bin centre.
         if m.aux_target == "quantized":
             p = np.exp(logp)
-            centres = (np.arange(m.aux_levels) + 0.5) / m.aux_levels * 2 - 1
+            lo = np.arange(m.aux_levels) * 256 / m.aux_levels  # Level l's uint8 values lo..hi.
+            centres = ((lo + (lo + 256 / m.aux_levels - 1)) / 2) / 127.5 - 1
             feats = (p * centres).sum(-1)
         else:
             feats = aux_out[..., 0]

@@ -84,20 +84,26 @@ def aux_log_prob(target: str, y, out):
     return jnp.sum(lp, axis=(1, 2, 3))
 
 
+def level_midpoints(levels: int):
+    """[levels] float32: the middle of each colour level of `quantized` on the uint8 scale,
+    level l covering l 256 / L .. (l + 1) 256 / L - 1: (l + 0.5) 256 / L - 0.5 (for L dividing
+    256 the exact middle of the level's uint8 values)."""
+    return (jnp.arange(levels, dtype=jnp.float32) + 0.5) * 256.0 / levels - 0.5
+
+
 def aux_mean_signed(target: str, out, levels: int):
     """The mean of p(y|z) on the [-1, 1] scale [B, h, w, C], differentiable: the logistic's
-    location for image/lowres, the expected bin centre for quantized."""
+    location for image/lowres, the expected level midpoint for quantized."""
     if target != "quantized":
         return out[..., 0]
-    centres = (jnp.arange(levels, dtype=jnp.float32) + 0.5) * 2.0 / levels - 1.0
+    centres = to_signed(level_midpoints(levels))
     return jnp.sum(jax.nn.softmax(out, -1) * centres, -1)
 
 
 def aux_mean_uint8(target: str, out, levels: int):
-    """The auxiliary prediction as a uint8 image (levels mapped to their bin centres)."""
+    """The auxiliary prediction as a uint8 image (levels mapped to their midpoints)."""
     if target == "quantized":
-        level = jnp.argmax(out, -1).astype(jnp.float32)
-        return jnp.round((level + 0.5) * 256.0 / levels - 0.5).astype(jnp.uint8)
+        return jnp.round(level_midpoints(levels)[jnp.argmax(out, -1)]).astype(jnp.uint8)
     return jnp.clip(jnp.round((out[..., 0] + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
