@@ -47,13 +47,13 @@ def test_architecture_matches_pytorch_fid_layer_counts():
 def test_runs_on_two_images_with_random_weights():
     params = inception.init_params(seed=0, image_size=32)
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
-    out = jax.jit(inception.InceptionV3().apply)({"params": params}, images)
+    apply = jax.jit(inception.InceptionV3().apply)
+    out = apply({"params": params}, images)
     assert out["pool3"].shape == (2, 2048) and out["logits"].shape == (2, 1008)
     assert np.all(np.isfinite(out["pool3"])) and np.all(np.asarray(out["pool3"]) >= 0)
     assert not np.allclose(out["pool3"][0], out["pool3"][1])
-    grey = inception.InceptionV3().apply({"params": params}, images[..., :1])
-    rgb_of_grey = inception.InceptionV3().apply({"params": params},
-                                                np.repeat(images[..., :1], 3, -1))
+    grey = apply({"params": params}, images[..., :1])
+    rgb_of_grey = apply({"params": params}, np.repeat(images[..., :1], 3, -1))
     np.testing.assert_allclose(grey["pool3"], rgb_of_grey["pool3"], rtol=1e-5, atol=1e-6)
 
 

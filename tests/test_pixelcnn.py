@@ -114,7 +114,7 @@ def _random_pixel_mixture(seed, k=3, c=3):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_rgb_mixture_sums_to_one_over_all_colours(seed):
+def test_rgb_mixture_sums_to_one_over_all_colours(seed, xla_optimized):
     """sum over all 256^3 (R, G, B) values of the joint pixel probability is 1."""
     params = _random_pixel_mixture(seed)
     grid = jnp.stack(jnp.meshgrid(jnp.arange(256), jnp.arange(256), indexing="ij"), -1)
@@ -185,9 +185,9 @@ def _random_categorical_outputs(seed, c=3, lead=()):
                                    lead + (dist.num_categorical_outputs(c),))
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_rgb_categorical_sums_to_one_over_all_colours(seed):
-    out = _random_categorical_outputs(seed)
+def test_rgb_categorical_sums_to_one_over_all_colours(xla_optimized):
+    """All 256^3 colours of one pixel (a run-time-bound sum: compiled with full optimisation)."""
+    out = _random_categorical_outputs(0)
     grid = jnp.stack(jnp.meshgrid(jnp.arange(256), jnp.arange(256), indexing="ij"), -1)
 
     def mass_for_red(red):
