@@ -14,6 +14,7 @@ jax.config.update("jax_disable_most_optimizations", True)
 @pytest.fixture
 def xla_optimized():
     """Full XLA optimisation for a test whose run time, not its compile time, dominates."""
+    previous = jax.config.read("jax_disable_most_optimizations")
     jax.config.update("jax_disable_most_optimizations", False)
     yield
-    jax.config.update("jax_disable_most_optimizations", True)
+    jax.config.update("jax_disable_most_optimizations", previous)

@@ -185,9 +185,10 @@ def _random_categorical_outputs(seed, c=3, lead=()):
                                    lead + (dist.num_categorical_outputs(c),))
 
 
-def test_rgb_categorical_sums_to_one_over_all_colours(xla_optimized):
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rgb_categorical_sums_to_one_over_all_colours(seed, xla_optimized):
     """All 256^3 colours of one pixel (a run-time-bound sum: compiled with full optimisation)."""
-    out = _random_categorical_outputs(0)
+    out = _random_categorical_outputs(seed)
     grid = jnp.stack(jnp.meshgrid(jnp.arange(256), jnp.arange(256), indexing="ij"), -1)
 
     def mass_for_red(red):
