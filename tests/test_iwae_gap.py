@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks import iwae_gap
+from genmodels import data
 from genmodels.train import loop
 from tests.helpers import tiny_vae
 
@@ -25,7 +26,7 @@ def test_estimate_equals_the_direct_large_k_mean_when_the_strata_cover_the_split
     config.eval.iwae_k, config.eval.iwae_chunk = 2, 2
     config.eval.every = 2
     loop.train_and_evaluate(config, str(tmp_path))
-    n = len(iwae_gap.data.get_source(config.data, "test"))
+    n = len(data.get_source(config.data, "test"))
     result = iwae_gap.estimate(str(tmp_path), None, 1, 8, worst=7, random=n - 7, chunk=4,
                                batch_size=64, seed=3)
     small = iwae_gap.per_image_bpd(iwae_gap.load_at_k(str(tmp_path), None, 1, 4), np.arange(n),
