@@ -36,11 +36,8 @@ def stratified_gain(d_worst: np.ndarray, d_random: np.ndarray, n: int) -> tuple[
 
 def load_at_k(workdir: str, step, k: int, chunk: int):
     """The trained model of `workdir` with its bpd as the IWAE bound at k."""
-    config = api.load_config(workdir)
-    if "iwae_k" not in config.eval:
-        raise ValueError(f"{workdir}'s method ({config.method}) has no eval.iwae_k: its bpd is "
-                         "not an importance-weighted bound, so k changes nothing.")
-    config.eval.iwae_k, config.eval.iwae_chunk = k, min(k, chunk)
+    config = api.with_iwae_k(api.load_config(workdir), k)
+    config.eval.iwae_chunk = min(k, chunk)
     return api.load(workdir, step, config)
 
 

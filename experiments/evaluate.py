@@ -34,21 +34,14 @@ _IWAE_K = flags.DEFINE_integer("iwae_k", None, "Importance samples of the IWAE b
                                "the run's eval.iwae_k; latent-variable methods only).")
 
 
-def with_iwae_k(config, k: int):
-    """A copy of a run's config that evaluates with k importance samples."""
-    if "iwae_k" not in config.eval:
-        raise app.UsageError(f"--iwae_k: method {config.method!r} has no IWAE bound (its "
-                             "config has no eval.iwae_k); drop --iwae_k for this run.")
-    config = config.copy_and_resolve_references()
-    config.eval.iwae_k = k
-    return config
-
-
 def evaluate(workdir: str, step=None, metrics=None, iwae_k=None) -> dict:
     """evaluate_checkpoint, plus the numeric results to W/eval's TensorBoard and metrics.jsonl."""
     config = api.load_config(workdir)
     if iwae_k is not None:
-        config = with_iwae_k(config, iwae_k)
+        try:
+            config = api.with_iwae_k(config, iwae_k)
+        except ValueError as e:
+            raise app.UsageError(f"--iwae_k: {e} Drop --iwae_k for this run.") from e
     results = api.evaluate_checkpoint(workdir, step, metrics, config)
     writer = MetricsWriter(os.path.join(workdir, "eval"),
                            tensorboard=config.train.get("tensorboard", True))

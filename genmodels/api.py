@@ -24,6 +24,16 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
         return ml_collections.ConfigDict(json.load(f))
 
 
+def with_iwae_k(config, k: int) -> ml_collections.ConfigDict:
+    """A copy of a run's config whose bpd is the IWAE bound with k importance samples."""
+    if "iwae_k" not in config.eval:
+        raise ValueError(f"method {config.method!r} has no IWAE bound (its config has no "
+                         "eval.iwae_k), so its bpd does not depend on k; evaluate it without k.")
+    config = config.copy_and_resolve_references()
+    config.eval.iwae_k = k
+    return config
+
+
 def example_batch(info, n: int) -> dict:
     """A batch of zeros with the dataset's keys, shapes and dtypes (for shape-only uses)."""
     if info.kind == "image":
