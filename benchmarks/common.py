@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genmodels import data, methods
-from genmodels.train import parallel
+from genmodels import parallel
 from genmodels.train.state import init_train_state
 from genmodels.train.step import make_train_step
 

@@ -20,7 +20,8 @@ from ml_collections import config_flags
 
 from benchmarks import common
 from genmodels import data, methods
-from genmodels.train import loop, parallel
+from genmodels import parallel
+from genmodels.train import loop
 from genmodels.train.state import init_train_state
 from genmodels.train.step import make_multi_step, make_train_step
 

@@ -23,7 +23,7 @@ from benchmarks import common
 from genmodels import data
 from genmodels.sweeps import parse_config
 from genmodels.train import loop
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 
 VARIANTS = {"prefetch 2": 2, "prefetch 0": 0, "constant": 2}
 

@@ -27,7 +27,7 @@ from absl import app, flags
 from benchmarks import common, train_step
 from genmodels import data, methods
 from genmodels.sweeps import parse_config as load_config
-from genmodels.train import parallel
+from genmodels import parallel
 from genmodels.train.state import inference_variables, init_train_state
 
 _QUICK = flags.DEFINE_bool("quick", False, "Embedded-data presets, fewer repeats, no scaling.")

@@ -9,19 +9,12 @@ import ml_collections
 import numpy as np
 
 from genmodels import data, evaluation, methods
-from genmodels.train import parallel
-from genmodels.train.checkpoint import CheckpointError, Checkpointer
+from genmodels import parallel
+from genmodels import workdir as workdir_lib
+from genmodels.train.checkpoint import Checkpointer
+from genmodels.workdir import load_config
 from genmodels.train.images import image_grid, samples_to_image, save_png
 from genmodels.train.state import abstract_train_state, inference_variables
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise CheckpointError(f"{path} not found: {workdir} is not a genmodels workdir (train "
-                              "one with python -m experiments.main --config=... --workdir=...).")
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
 
 
 def with_iwae_k(config, k: int) -> ml_collections.ConfigDict:
@@ -139,17 +132,10 @@ def evaluate_checkpoint(workdir: str, step: int | None = None, metrics=None, con
     evaluator = evaluation.Evaluator(model.method, config, model.mesh)
     seed_key = jax.random.PRNGKey(config.seed)
     results = {"step": int(model.step), "split": "test",
-               **evaluator(model.variables, jax.random.fold_in(seed_key, 8_888)),
+               **evaluator(model.variables, jax.random.fold_in(seed_key, workdir_lib.EVAL_KEY)),
                **evaluator.metadata}
-    if jax.process_index() == 0:
-        os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
-        path = os.path.join(workdir, "eval", f"step_{model.step:08d}.json")
-        if os.path.exists(path):  # Keep the step's other metrics; new values win.
-            with open(path) as f:
-                results = {**json.load(f), **results}
-        with open(path + ".tmp", "w") as f:
-            json.dump(results, f, indent=2, sort_keys=True)
-        os.replace(path + ".tmp", path)
+    if jax.process_index() == 0:  # Keep the step's other metrics; new values win.
+        results = workdir_lib.write_eval(workdir, model.step, results)
     return results
 
 

@@ -21,7 +21,7 @@ from genmodels.methods.base import Method, sampling_variables
 from genmodels.metrics import fid as fid_lib
 from genmodels.metrics import features as features_lib
 from genmodels.metrics import inception, mode_coverage
-from genmodels.train import parallel
+from genmodels import parallel
 
 _LIKELIHOOD, _MODES = "likelihood", "modes"
 _SAMPLES, _RECONSTRUCTION, _DISENTANGLEMENT = "samples", "reconstruction", "disentanglement"
@@ -36,15 +36,6 @@ METRIC_FAMILIES = {
     **{n: _DISENTANGLEMENT for n in DISENTANGLEMENT_METRICS},
 }
 MODE_SAMPLES = 2500  # The VEEGAN/PacGAN protocol draws 2,500 samples.
-
-
-def eval_field(config, name: str):
-    """config.eval.<name>, or its default from configs/default.py (older saved configs)."""
-    if name in config.eval:
-        return config.eval[name]
-    from configs import default  # noqa: PLC0415
-
-    return default.base_config().eval.get(name)
 
 
 def unsupported_reason(name: str, method: Method, info=None) -> str | None:
@@ -117,16 +108,16 @@ class Evaluator:
 
     def _check_sample_setup(self) -> None:
         """Config errors of the sample metrics, before any training or compilation."""
-        batch = eval_field(self.config, "feature_batch_size")
+        batch = self.config.eval.feature_batch_size
         parallel.check_batch_size(batch, "eval.feature_batch_size", self.mesh)
         self.feature_kind = features_lib.resolve_kind(self.config.eval, self.info)
         if self.feature_kind == "inception":
-            inception.require_weights(eval_field(self.config, "inception_weights"))
+            inception.require_weights(self.config.eval.inception_weights)
         if "is" in self.names and self.feature_kind == "random":
             raise ValueError(f"Metric 'is' needs class logits, but dataset {self.info.name!r} "
                              "uses the random-weight feature network (no labels or factors); "
                              "drop 'is' or set eval.features='inception' (RGB >= 32 px).")
-        if eval_field(self.config, "num_samples") < 2:
+        if self.config.eval.num_samples < 2:
             raise ValueError("eval.num_samples must be >= 2.")
 
     def _features(self):
@@ -151,8 +142,7 @@ class Evaluator:
     def sample_features(self, variables, rng) -> dict:
         """{"features", "logits"?} of eval.num_samples samples (streamed batch by batch)."""
         _, apply_fn, _ = self._features()
-        num, batch = eval_field(self.config, "num_samples"), eval_field(self.config,
-                                                                       "feature_batch_size")
+        num, batch = self.config.eval.num_samples, self.config.eval.feature_batch_size
         return features_lib.extract(apply_fn, self._sample_batches(variables, rng, num, batch),
                                     math.ceil(num / batch), "sample features")
 
@@ -166,12 +156,12 @@ class Evaluator:
                                                         *fid_lib.statistics(fake["features"])),
                            fid_num_samples=n_fake, fid_num_real=n_real)
         if "is" in names:
-            mean, std = fid_lib.inception_score(fake["logits"], eval_field(cfg, "is_splits"))
+            mean, std = fid_lib.inception_score(fake["logits"], cfg.eval.is_splits)
             results.update({"is": mean, "is_std": std, "is_num_samples": n_fake})
         if "kid" in names:
             mean, std = fid_lib.kernel_inception_distance(
-                real, fake["features"], eval_field(cfg, "kid_subsets"),
-                eval_field(cfg, "kid_subset_size"), seed=self.config.seed)
+                real, fake["features"], cfg.eval.kid_subsets,
+                cfg.eval.kid_subset_size, seed=self.config.seed)
             results.update(kid=mean, kid_std=std, kid_num_samples=n_fake, kid_num_real=n_real)
         results.update(self._prdc(real, fake["features"]))
         self.metadata.update(fid_reference=ref["reference"], features=extractor.name,
@@ -189,14 +179,14 @@ class Evaluator:
             return {}
         from genmodels.metrics import prdc  # noqa: PLC0415 (written alongside; see docs)
 
-        m = eval_field(self.config, "prdc_num_samples")
+        m = self.config.eval.prdc_num_samples
         real, fake = real[:m], fake[:m]
         counts = {"prdc_num_samples": len(fake), "prdc_num_real": len(real)}
         results = {}
         if wants_pr:
-            results.update(prdc.precision_recall(real, fake, k=eval_field(self.config, "pr_k")))
+            results.update(prdc.precision_recall(real, fake, k=self.config.eval.pr_k))
         if wants_dc:
-            results.update(prdc.density_coverage(real, fake, k=eval_field(self.config, "dc_k")))
+            results.update(prdc.density_coverage(real, fake, k=self.config.eval.dc_k))
         return {**{k: float(v) for k, v in results.items()}, **counts}
 
     # -- reconstruction metrics ---------------------------------------------------------------
@@ -279,7 +269,7 @@ class Evaluator:
         seed = int(jax.random.randint(rng, (), 0, 2**31 - 1))
         results = {}
         if {"mig", "sap", "dci_disentanglement"} & set(self.names):
-            num = eval_field(self.config, "disentanglement_num_examples")
+            num = self.config.eval.disentanglement_num_examples
             codes, factors = disentanglement.factor_codes(encode, dataset, num, seed)
             if "mig" in self.names:
                 results["mig"] = float(disentanglement.mig(codes, factors))
@@ -289,8 +279,8 @@ class Evaluator:
                 results.update({k: float(v) for k, v in
                                 disentanglement.dci(codes, factors).items()})
             results["disentanglement_num_examples"] = num
-        counts = {"num_train": eval_field(self.config, "disentanglement_num_train"),
-                  "num_eval": eval_field(self.config, "disentanglement_num_eval")}
+        counts = {"num_train": self.config.eval.disentanglement_num_train,
+                  "num_eval": self.config.eval.disentanglement_num_eval}
         for i, name in enumerate(("beta_vae_score", "factorvae_score")):
             if name in self.names:
                 score = getattr(disentanglement, name)(encode, dataset, seed + 1 + i, **counts)

@@ -34,6 +34,10 @@ from typing import Callable, Iterable, Mapping, Sequence
 from absl import flags
 from ml_collections import config_dict, config_flags
 
+from genmodels import workdir as workdir_lib
+from genmodels.config import config_differences
+from genmodels.workdir import final_record, is_finished
+
 SEED = "seed"
 BASE_KEY = "config"  # An override key naming the run's config file[:preset] instead of base().
 _MAX_ID_LENGTH = 120
@@ -209,23 +213,6 @@ def format_value(value) -> str:
 
 def override_flags(overrides: Mapping) -> list[str]:
     return [f"--config.{k}={format_value(v)}" for k, v in overrides.items()]
-
-
-def _flat(d: Mapping, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = tuple(v) if isinstance(v, list) else v
-    return out
-
-
-def config_differences(a: Mapping, b: Mapping) -> list[str]:
-    """Dotted fields whose values differ between two (nested) config dicts."""
-    fa, fb = _flat(a), _flat(b)
-    missing = object()
-    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k, missing) != fb.get(k, missing))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,32 +392,11 @@ def check_builds(runs: Sequence[Run]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Running.
 
-def checkpoint_steps(workdir: str) -> list[int]:
-    """Completed checkpoint steps in W/checkpoints (orbax renames a save to <step> when done)."""
-    directory = os.path.join(workdir, "checkpoints")
-    if not os.path.isdir(directory):
-        return []
-    return sorted(int(s) for s in os.listdir(directory) if s.isdigit())
-
-
-def is_finished(workdir: str, num_steps: int | None = None) -> bool:
-    """Whether W has a checkpoint at train.num_steps (default: that of W/config.json)."""
-    config_path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(config_path):
-        return False
-    if num_steps is None:
-        with open(config_path) as f:
-            num_steps = json.load(f)["train"]["num_steps"]
-    return any(s >= num_steps for s in checkpoint_steps(workdir))
-
-
 def saved_config_drift(run: Run) -> list[str]:
     """Fields where W/config.json differs from the run's config (empty if there is no file)."""
-    path = os.path.join(run.workdir, "config.json")
-    if not os.path.isfile(path):
+    if not workdir_lib.has_config(run.workdir):
         return []
-    with open(path) as f:
-        saved = json.load(f)
+    saved = workdir_lib.read_config_dict(run.workdir)
     return config_differences(json.loads(run.config.to_json()), saved)
 
 
@@ -540,20 +506,6 @@ def run_all(runs: Sequence[Run], parallel: int = 1, python: str = sys.executable
 
 # ---------------------------------------------------------------------------------------------
 # Aggregation.
-
-def final_record(workdir: str) -> dict | None:
-    """The last "eval" record of W/metrics.jsonl, else the last "train" one; None if neither."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    for split in ("eval", "train"):
-        matching = [r for r in records if r.get("split") == split]
-        if matching:
-            return matching[-1]
-    return None
-
 
 def _is_number(v) -> bool:
     return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))

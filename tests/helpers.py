@@ -9,7 +9,7 @@ import numpy as np
 
 import configs.gan
 import configs.vae
-from genmodels.train import parallel
+from genmodels import parallel
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -17,7 +17,7 @@ from genmodels import api, data, methods, models
 from genmodels.methods import agave
 from genmodels.models import pixelcnn as pcnn
 from genmodels.train import loop
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 
 K = 2
 

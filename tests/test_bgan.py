@@ -18,7 +18,7 @@ from genmodels.nn import SetLayer, resolve_set_layers
 from genmodels.train import loop
 from genmodels.train.state import init_train_state
 from genmodels.train.step import make_train_step
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 
 
 def tiny_bgan(preset="ring8", **train):

@@ -11,7 +11,7 @@ import pytest
 
 import genmodels
 from genmodels.train import loop
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 from tests.helpers import REPO, flat_params, run_python, tiny_gan, tiny_vae
 
 TINY_VAE_FLAGS = [

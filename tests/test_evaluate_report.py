@@ -14,8 +14,9 @@ from absl import app
 from experiments import evaluate as evaluate_cli
 from genmodels import data, evaluation, methods
 from genmodels.metrics import inception
-from genmodels.train import loop, parallel
-from genmodels.train.writers import read_metrics
+from genmodels import parallel
+from genmodels.train import loop
+from genmodels.workdir import read_metrics
 from tests.helpers import REPO, tiny_gan, tiny_points_gan, tiny_vae
 
 SAMPLE = ["fid", "is", "kid", "precision", "recall", "density", "coverage"]

@@ -9,7 +9,7 @@ import configs.vae
 from genmodels import data
 from genmodels.metrics import features
 from genmodels.metrics import fid as fid_lib
-from genmodels.train import parallel
+from genmodels import parallel
 
 
 def _random_gaussian(rng, d):

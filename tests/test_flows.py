@@ -16,7 +16,7 @@ import genmodels
 from genmodels import data, flows, methods
 from genmodels.flows import bijectors as bj
 from genmodels.train import loop
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 
 SHAPE = (1, 4, 4, 2)  # Jacobians are [32, 32].
 

@@ -8,7 +8,7 @@ import pytest
 import genmodels
 from genmodels.methods import gan
 from genmodels.train import loop
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 from tests.helpers import tiny_gan, tiny_points_gan
 
 

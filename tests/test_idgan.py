@@ -17,7 +17,7 @@ from genmodels.methods import idgan
 from genmodels.train import loop
 from genmodels.train.state import init_train_state
 from genmodels.train.step import make_train_step
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 
 TRAIN = dict(num_steps=4, log_every=2, checkpoint_every=2, sample_every=4, tensorboard=False,
              num_sample_images=8)

@@ -9,8 +9,9 @@ import jax
 import numpy as np
 import pytest
 
-from genmodels.train import loop, parallel
-from genmodels.train.writers import read_metrics
+from genmodels import parallel
+from genmodels.train import loop
+from genmodels.workdir import read_metrics
 from tests.helpers import REPO, flat_params, tiny_gan
 from tests.test_cli import TINY_VAE_FLAGS
 

@@ -10,7 +10,7 @@ import pytest
 
 from configs import default
 from genmodels.train import loop
-from genmodels.train.optim import learning_rate, make_optimizer
+from genmodels.methods.optim import learning_rate, make_optimizer
 from tests.helpers import flat_params, tiny_points_gan
 
 

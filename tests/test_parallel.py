@@ -13,7 +13,7 @@ from tests.helpers import REPO, run_python
 SHARDED = """
 import json, sys, jax
 from genmodels.train import loop
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 from tests.helpers import flat_params, tiny_gan, tiny_vae
 assert jax.device_count() == 8, jax.devices()
 out = {}

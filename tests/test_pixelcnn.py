@@ -15,7 +15,7 @@ from genmodels import data, methods
 from genmodels import distributions as dist
 from genmodels.models import pixelcnn as pcnn
 from genmodels.train import loop
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 
 K = 2
 

@@ -17,7 +17,7 @@ from genmodels.train import loop
 from genmodels.train.precision import cast_floating, mixed_precision
 from genmodels.train.state import init_train_state
 from genmodels.train.step import make_train_step
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 from tests.helpers import tiny_gan, tiny_vae
 
 MATMULS = ("dot_general", "conv_general_dilated")

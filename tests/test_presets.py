@@ -7,7 +7,7 @@ import tensorflow_datasets as tfds
 
 from genmodels import data, methods
 from genmodels.train import loop
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 
 PRESETS = {"vae": ("default", "cifar10"), "gan": ("default", "digits", "ring8", "grid25", "cifar10"),
            "ali": ("default", "ring8", "grid25"), "aae": ("default",)}

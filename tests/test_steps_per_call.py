@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from genmodels.train import loop
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 from tests.helpers import flat_params, tiny_gan, tiny_vae
 
 TIMING = loop.TIMING_METRICS

@@ -10,7 +10,7 @@ import pytest
 import genmodels
 from genmodels.train import loop
 from genmodels.train.checkpoint import CheckpointError
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 from tests.helpers import flat_params, tiny_gan, tiny_points_gan, tiny_vae
 
 TIMING = loop.TIMING_METRICS

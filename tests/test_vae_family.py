@@ -18,7 +18,7 @@ from genmodels.methods import rae as rae_lib
 from genmodels.methods import vae as vae_lib
 from genmodels.nn.spectral import power_iteration_sigma
 from genmodels.train import loop
-from genmodels.train.writers import read_metrics
+from genmodels.workdir import read_metrics
 from tests.helpers import REPO, tiny_vae
 
 TINY_TRAIN = dict(num_steps=4, log_every=2, checkpoint_every=4, sample_every=4)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from genmodels import losses, models
 from genmodels.data import to_signed, to_uint8
 from genmodels.methods.base import Method, Player
-from genmodels.train.optim import make_optimizer
+from genmodels.methods.optim import make_optimizer
 
 
 def build(config, info) -> Method:

@@ -36,7 +36,7 @@ from genmodels.methods import pixelcnn as pixelcnn_method
 from genmodels.methods.base import Method, Player
 from genmodels.methods.vae import check_iwae, importance_log_weight, posterior_noise
 from genmodels.models import pixelcnn as pcnn
-from genmodels.train.optim import make_optimizer
+from genmodels.methods.optim import make_optimizer
 
 AUX_TARGETS = ("image", "lowres", "quantized")
 COND_SOURCES = ("features", "aux")

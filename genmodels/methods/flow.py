@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from genmodels import data, flows
 from genmodels.methods.base import Method, Player
-from genmodels.train.optim import make_optimizer
+from genmodels.methods.optim import make_optimizer
 
 OLD_CONFIG_LEVELS = 256  # Configs saved before model.num_levels existed dequantised on 256.
 

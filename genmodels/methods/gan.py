@@ -23,7 +23,7 @@ from genmodels import losses, models
 from genmodels.data import to_signed, to_uint8
 from genmodels.methods.base import Method, Player
 from genmodels.nn import check_upsample_kind
-from genmodels.train.optim import make_optimizer
+from genmodels.methods.optim import make_optimizer
 
 ARCHITECTURES = ("dcgan", "sngan", "mlp")
 

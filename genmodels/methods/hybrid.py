@@ -31,7 +31,7 @@ from genmodels.losses.likelihood import feature_space_elbo
 from genmodels.methods.base import Method, Player
 from genmodels.methods.gan import adversarial_method, apply_module
 from genmodels.methods.vae import check_iwae, importance_log_weight
-from genmodels.train.optim import make_optimizer
+from genmodels.methods.optim import make_optimizer
 
 SIGMAS = ("fixed", "per_channel", "per_pixel")
 DISCRIMINATORS = ("dcgan", "sngan")

@@ -30,7 +30,6 @@ it if unfinished, returning at once if finished) and points model.stage1_workdir
 """
 
 import functools
-import json
 import logging
 import os
 
@@ -40,6 +39,7 @@ import ml_collections
 import numpy as np
 
 from genmodels import data, losses, models
+from genmodels import workdir as workdir_lib
 from genmodels import distributions as dist
 from genmodels.data import to_signed, to_uint8
 from genmodels.methods.base import Method
@@ -57,9 +57,7 @@ LOSS_FIELDS = ("generator", "discriminator", "penalty", "penalty_weight", "info_
 # -- stage 1 ------------------------------------------------------------------------------------
 
 def _stage1_workdir_config(stage1_workdir: str) -> ml_collections.ConfigDict:
-    from genmodels import api  # noqa: PLC0415 (api imports methods)
-
-    return api.load_config(stage1_workdir)
+    return workdir_lib.load_config(stage1_workdir)
 
 
 def check_stage1_config(stage1, config, where: str = "stage1") -> None:
@@ -77,19 +75,6 @@ def check_stage1_config(stage1, config, where: str = "stage1") -> None:
             "stage1.data.name / stage1.data.image_size or data.name / data.image_size to match.")
 
 
-def _latest_step(workdir: str):
-    """The latest checkpoint step in `workdir`, or None (also when it has no checkpoints)."""
-    from genmodels.train import checkpoint  # noqa: PLC0415
-
-    if not os.path.isdir(checkpoint.checkpoint_dir(workdir)):
-        return None
-    ckpt = checkpoint.Checkpointer(workdir, read_only=True)
-    try:
-        return ckpt.latest_step()
-    finally:
-        ckpt.close()
-
-
 def prepare(config, workdir: str):
     """Runs (or resumes, or skips) stage 1 and returns the config with model.stage1_workdir set
     and config.stage1 replaced by the stage-1 run's saved config (what the encoder was built
@@ -98,11 +83,10 @@ def prepare(config, workdir: str):
 
     config = config.copy_and_resolve_references()
     given = config.model.get("stage1_workdir")
-    if not given and _latest_step(workdir):
+    if not given and workdir_lib.latest_step(workdir):
         # Stage 2 already started in W: its checkpoint holds the encoder and bank; reuse the
         # stage-1 workdir it recorded (which need not exist any more).
-        with open(os.path.join(workdir, "config.json")) as f:
-            saved = ml_collections.ConfigDict(json.load(f))
+        saved = workdir_lib.load_config(workdir)
         given = saved.model.stage1_workdir
         with config.unlocked():
             config.model.stage1_workdir = given
@@ -120,7 +104,7 @@ def prepare(config, workdir: str):
         log.info("ID-GAN stage 2 (GAN with the frozen encoder) in %s.", workdir)
     stage1 = _stage1_workdir_config(given)
     check_stage1_config(stage1, config, f"the stage-1 run {given}: config")
-    step = _latest_step(given)
+    step = workdir_lib.latest_step(given)
     if step is None:
         raise ValueError(f"model.stage1_workdir={given!r} has no checkpoint; train stage 1 there "
                          "first or leave model.stage1_workdir unset to train it in W/stage1.")

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from genmodels.data import to_signed
 from genmodels.methods.base import Method, Player
 from genmodels.models import pixelcnn as pcnn
-from genmodels.train.optim import make_optimizer
+from genmodels.methods.optim import make_optimizer
 
 
 def check_network_config(m, image_shape, prefix: str = "model") -> None:

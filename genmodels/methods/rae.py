@@ -29,8 +29,8 @@ from genmodels.methods.base import Method, Player
 from genmodels.methods.vae import DISENTANGLEMENT_METRICS
 from genmodels.nn import check_upsample_kind
 from genmodels.nn.spectral import COLLECTION as SPECTRAL
-from genmodels.train import parallel
-from genmodels.train.optim import make_optimizer
+from genmodels import parallel
+from genmodels.methods.optim import make_optimizer
 
 REGULARIZERS = ("none", "l2", "gp", "spectral_norm")
 DENSITIES = ("gaussian", "gmm")

@@ -28,7 +28,7 @@ from genmodels import models
 from genmodels.nn import check_upsample_kind
 from genmodels.data import dequantize, to_signed, to_uint8
 from genmodels.methods.base import Method, Player
-from genmodels.train.optim import make_optimizer
+from genmodels.methods.optim import make_optimizer
 
 # Likelihood -> number of decoder outputs per sub-pixel.
 LIKELIHOODS = {"discretized_logistic": 2, "gaussian_fixed": 1, "gaussian_learned": 2,

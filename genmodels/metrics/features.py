@@ -31,7 +31,7 @@ import optax
 
 from genmodels.metrics import fid as fid_lib
 from genmodels.metrics import inception
-from genmodels.train import parallel
+from genmodels import parallel
 
 log = logging.getLogger(__name__)
 

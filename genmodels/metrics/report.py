@@ -1,11 +1,10 @@
 """Coverage-vs-quality report over trained workdirs: precision vs recall and bpd vs FID scatter
 plots (PNG) and a markdown table, one row per workdir, from each one's latest eval JSON."""
 
-import glob
-import json
 import math
 import os
-import re
+
+from genmodels.workdir import latest_eval, load_config
 
 # Metrics the report shows, evaluated where a workdir's latest eval JSON lacks them.
 REPORT_METRICS = ("bpd", "fid", "is", "kid", "precision", "recall", "density", "coverage")
@@ -13,29 +12,11 @@ COLUMNS = ("bpd", "fid", "is", "kid", "precision", "recall", "density", "coverag
            "fid_num_samples", "fid_num_real")
 
 
-def eval_files(workdir: str) -> dict[int, str]:
-    """step -> path of W/eval/step_<step>.json."""
-    files = {}
-    for path in glob.glob(os.path.join(workdir, "eval", "step_*.json")):
-        match = re.fullmatch(r"step_(\d+)\.json", os.path.basename(path))
-        if match:
-            files[int(match.group(1))] = path
-    return files
-
-
-def latest_eval(workdir: str) -> dict | None:
-    files = eval_files(workdir)
-    if not files:
-        return None
-    with open(files[max(files)]) as f:
-        return json.load(f)
-
-
 def wanted_metrics(workdir: str) -> tuple[str, ...]:
     """The report metrics this workdir's method and dataset support."""
     from genmodels import api, data, evaluation, methods  # noqa: PLC0415
 
-    config = api.load_config(workdir)
+    config = load_config(workdir)
     info = data.get_info(config.data)
     method = methods.build(config, info)
     names = [n for n in REPORT_METRICS if evaluation.unsupported_reason(n, method, info) is None]
@@ -119,7 +100,7 @@ def write_report(workdirs: list[str], out_dir: str, evaluate=None) -> dict:
     rows = []
     for workdir in workdirs:
         record = ensure_evaluated(workdir, evaluate)
-        config = api.load_config(workdir)
+        config = load_config(workdir)
         rows.append({"run": os.path.basename(os.path.normpath(workdir)), "method": config.method,
                      "data": config.data.name, **record})
     os.makedirs(out_dir, exist_ok=True)

@@ -5,13 +5,14 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
+from genmodels import workdir as workdir_lib
 
-class CheckpointError(RuntimeError):
-    pass
+
+CheckpointError = workdir_lib.WorkdirError
 
 
 def checkpoint_dir(workdir: str) -> str:
-    return os.path.join(os.path.abspath(workdir), "checkpoints")
+    return str(workdir_lib.checkpoint_dir(workdir))
 
 
 class Checkpointer:

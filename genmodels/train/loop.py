@@ -13,7 +13,8 @@ import jax
 import numpy as np
 
 from genmodels import data, evaluation, methods
-from genmodels.train import parallel
+from genmodels import parallel
+from genmodels import workdir as workdir_lib
 from genmodels.train.checkpoint import Checkpointer
 from genmodels.train.images import samples_to_image, save_png
 from genmodels.train.precision import check_compute_dtype
@@ -25,19 +26,10 @@ log = logging.getLogger(__name__)
 
 # Logged train metrics that measure speed, not the model: they differ between identical runs.
 TIMING_METRICS = ("steps_per_sec", "examples_per_sec", "input_wait_fraction")
-SAMPLE_KEY = 7_777  # fold_in constant for the fixed sample-grid noise, comparable across steps.
-EVAL_KEY = 8_888
 
 
 class NonFiniteLossError(FloatingPointError):
     """A train step produced a NaN or infinity; the run stopped before saving it."""
-
-
-def save_config(config, workdir: str) -> None:
-    tmp = os.path.join(workdir, "config.json.tmp")
-    with open(tmp, "w") as f:
-        f.write(config.to_json(indent=2, sort_keys=True))
-    os.replace(tmp, os.path.join(workdir, "config.json"))
 
 
 def _is_due(done: int, every: int, last: bool) -> bool:
@@ -168,7 +160,7 @@ def train_and_evaluate(config, workdir: str, devices=None):
     repl, stacked_sharding = parallel.replicated(mesh), parallel.stacked_data_sharding(mesh)
     evaluator = evaluation.Evaluator(method, config, mesh)
     if primary:
-        save_config(config, workdir)
+        workdir_lib.save_config(config, workdir)
 
     num_steps = config.train.num_steps
     check_steps_per_call(config)
@@ -202,8 +194,8 @@ def train_and_evaluate(config, workdir: str, devices=None):
         train_call = jax.jit(make_multi_step(step_fn, k), in_shardings=(repl, stacked_sharding),
                              out_shardings=(repl, repl), donate_argnums=0)
         sample = jax.jit(method.sample, static_argnums=2, out_shardings=repl)
-        sample_rng = jax.random.fold_in(seed_key, SAMPLE_KEY)
-        eval_rng = jax.random.fold_in(seed_key, EVAL_KEY)
+        sample_rng = jax.random.fold_in(seed_key, workdir_lib.SAMPLE_KEY)
+        eval_rng = jax.random.fold_in(seed_key, workdir_lib.EVAL_KEY)
         buffer = _MetricsBuffer(step_fn.metric_owners)
         last_checkpoint = start or None
         window_start, window_steps, input_wait = None, 0, 0.0

@@ -81,10 +81,3 @@ class MetricsWriter:
     def close(self) -> None:
         if self.tensorboard is not None:
             self.tensorboard.close()
-
-
-def read_metrics(workdir: str, split: str | None = None) -> list[dict]:
-    """The records of W/metrics.jsonl, optionally of one split."""
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return [r for r in records if split is None or r["split"] == split]

@@ -1,0 +1,122 @@
+"""The one home of config defaults: the fields every config has (DESIGN.md §4), optimizer
+blocks and presets. Method configs (configs/*.py) start from `base_config()`."""
+
+from typing import Mapping
+
+from ml_collections import config_dict
+
+
+def base_config() -> config_dict.ConfigDict:
+    c = config_dict.ConfigDict()
+    c.method = ""  # Name in genmodels.methods.METHODS.
+    c.seed = 0
+
+    c.data = config_dict.ConfigDict()
+    c.data.name = "digits"
+    c.data.batch_size = 64  # Global batch, split over hosts and devices.
+    c.data.image_size = config_dict.placeholder(int)  # None: the dataset's own size.
+    c.data.tfds_data_dir = config_dict.placeholder(str)
+    # Train calls whose batches a background thread assembles and copies to the devices ahead
+    # of use (0: none; docs/benchmarks.md).
+    c.data.device_prefetch = 2
+
+    c.train = config_dict.ConfigDict()
+    c.train.num_steps = 2000
+    c.train.log_every = 100
+    c.train.checkpoint_every = 500
+    c.train.keep_checkpoints = 3
+    c.train.sample_every = 500
+    c.train.num_sample_images = 64
+    # JAX's persistent compilation cache: reruns and resumed runs load compiled steps from here
+    # instead of recompiling. "" turns it off; JAX_COMPILATION_CACHE_DIR takes precedence.
+    c.train.compilation_cache_dir = "~/.cache/genmodels/jax"
+    c.train.tensorboard = True  # Event files need TensorFlow: pip install 'genmodels[tf]'.
+    # Train steps per device call (a lax.scan over k batches): fewer dispatches and host round
+    # trips for small models. Every train/eval interval must be a multiple of it. On CPU, for
+    # MLPs only: XLA:CPU runs conv weight gradients ~100x slower inside a loop.
+    c.train.steps_per_call = 1
+    # "bfloat16": the train steps' matmuls and convolutions run in bf16 on bf16 copies of the
+    # float32 params, everything else in float32 (genmodels.train.precision, docs/benchmarks.md).
+    # For GPUs/TPUs; on CPU it is correct but slower.
+    c.train.compute_dtype = "float32"
+
+    c.eval = config_dict.ConfigDict()
+    c.eval.every = 1000  # 0 disables evaluation during training (it still runs at the end).
+    c.eval.metrics = ("bpd",)
+    c.eval.batch_size = 256
+    c.eval.num_examples = config_dict.placeholder(int)  # None: the whole test split.
+    # Sample-based metrics (fid, is, kid, precision, recall, density, coverage); see
+    # docs/evaluation.md. The published protocol uses 50,000 samples (FID is biased by N).
+    c.eval.num_samples = 10_000
+    c.eval.num_real = 50_000  # Reference examples (capped at the split's size).
+    c.eval.reference_split = "train"
+    c.eval.feature_batch_size = 64  # Must divide by the device count.
+    c.eval.features = "auto"  # auto | inception | classifier | random
+    c.eval.inception_weights = config_dict.placeholder(str)  # else $GENMODELS_INCEPTION_WEIGHTS
+    c.eval.cache_dir = config_dict.placeholder(str)  # else $GENMODELS_CACHE_DIR, ~/.cache/genmodels
+    c.eval.classifier_steps = 1500  # Training steps of the in-project feature classifier.
+    c.eval.is_splits = 10
+    c.eval.kid_subsets = 100
+    c.eval.kid_subset_size = 1000
+    c.eval.pr_k = 3  # precision/recall (Kynkaanniemi et al. 2019)
+    c.eval.dc_k = 5  # density/coverage (Naeem et al. 2020)
+    c.eval.prdc_num_samples = 10_000  # Features per set for the k-NN metrics.
+    c.eval.disentanglement_num_examples = 10_000  # mig, sap, dci codes.
+    c.eval.disentanglement_num_train = 10_000  # beta_vae_score / factorvae_score points
+    c.eval.disentanglement_num_eval = 5_000
+
+    # Multi-host: set enabled=True (or export JAX_COORDINATOR_ADDRESS) to call
+    # jax.distributed.initialize(); on TPU pods and SLURM the other fields are auto-detected.
+    c.distributed = config_dict.ConfigDict()
+    c.distributed.enabled = False
+    c.distributed.coordinator_address = config_dict.placeholder(str)
+    c.distributed.num_processes = config_dict.placeholder(int)
+    c.distributed.process_id = config_dict.placeholder(int)
+    return c
+
+
+def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999) -> config_dict.ConfigDict:
+    """An optimizer block: see genmodels.methods.optim.make_optimizer for the fields."""
+    return config_dict.ConfigDict(dict(name="adam", learning_rate=learning_rate, b1=b1, b2=b2,
+                                     weight_decay=0.0, grad_clip_norm=0.0, schedule="constant",
+                                     decay_begin=0, decay_steps=0))
+
+
+def select_preset(presets: dict, arg: str | None, config_file: str):
+    """Returns presets[arg] (arg None or '' -> 'default'), or a ValueError listing the presets."""
+    name = arg or "default"
+    if name not in presets:
+        raise ValueError(f"Unknown preset {name!r} for {config_file}; valid presets: "
+                     f"{', '.join(sorted(presets))} (use --config={config_file}:PRESET).")
+    return presets[name]
+
+
+def flatten(d: Mapping, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists become tuples (JSON round trips)."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+def config_differences(a: Mapping, b: Mapping) -> list[str]:
+    """Dotted fields whose values differ between two (nested) config dicts."""
+    fa, fb = flatten(a), flatten(b)
+    missing = object()
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k, missing) != fb.get(k, missing))
+
+
+def _merge(defaults: dict, saved: Mapping) -> dict:
+    out = dict(defaults)
+    for k, v in saved.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def merge_over_defaults(saved: Mapping) -> dict:
+    """A saved config (dict) over base_config()'s fields: fields added since it was saved read
+    their defaults; every saved value wins."""
+    return _merge(base_config().to_dict(), saved)
