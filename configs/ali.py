@@ -7,9 +7,19 @@ coverage comparison of REFERENCES.md).
 from configs import default, gan
 
 
-def _digits():
-    c = gan.get_config()
+def _from_gan(preset=None):
+    """configs/gan.py's preset without the fields ALI does not read (G's and D's options that
+    its joint discriminator has no use for, the penalty, clipping and generator EMA)."""
+    c = gan.get_config(preset)
     c.method = "ali"
+    for name in gan.GAN_ONLY_FIELDS + ("ema_decay",):
+        del c.model[name]
+    c.losses = dict(discriminator=c.losses.discriminator)  # G minimises the swapped D loss.
+    return c
+
+
+def _digits():
+    c = _from_gan()
     c.model.latent_dim = 16
     c.model.encoder_features = (64, 128)
     c.model.encoder_dense = 256
@@ -18,8 +28,7 @@ def _digits():
 
 
 def _mixture(name):
-    c = gan.get_config(name)
-    c.method = "ali"
+    c = _from_gan(name)
     c.model.encoder_features = ()  # Unused on points: the encoder is an MLP.
     c.model.encoder_dense = 0
     c.model.joint_hidden = 0

@@ -40,6 +40,7 @@ def _dsprites32():
     # The Bernoulli decoder has no bpd: test ELBO terms and MIG (Chen et al. 2018).
     c.eval.metrics = ("elbo", "kl", "recon", "mig")
     c.eval.iwae_k = 1  # The ELBO terms only (the IWAE bound costs k decodes per image).
+    c.eval.iwae_chunk = 1
     return c
 
 

@@ -16,10 +16,12 @@ def _digits():
     c.method = "bgan"
     c.data.name = "digits"
     c.data.batch_size = 64
-    # The model block of configs/gan.py (so every field its generators read exists), plus the set
-    # discriminator's fields. GAN-only discriminator options (conditional, pack, replay_size,
-    # stddev_group, sngan_*) are rejected by the bgan method unless left off.
+    # The generator fields of configs/gan.py's model block, plus the set discriminator's fields.
+    # GAN-only options (conditional, pack, replay, stddev_group, sngan_*) are left out: the bgan
+    # method does not read them, so setting one is an error.
     c.model = gan.get_config().model
+    for name in gan.GAN_ONLY_FIELDS:
+        del c.model[name]
     c.model.arch = "dcgan"  # dcgan | mlp: the generator of configs/gan.py + a set discriminator
     c.model.latent_dim = 64
     c.model.base_features = 256  # 8x8 digits: one conv per net, so width carries the capacity

@@ -51,6 +51,12 @@ def _digits():
     return c
 
 
+# Model fields only the gan method reads (the conditioning, packing, replay and SNGAN options);
+# configs built from this one for other methods (bgan, ali) delete them.
+GAN_ONLY_FIELDS = ("conditional", "pack", "replay_size", "replay_fraction", "stddev_group",
+                   "sngan_g_features", "sngan_d_features", "spectral_norm")
+
+
 def _ring8():
     c = _digits()
     c.data.name = "ring8"

@@ -27,7 +27,10 @@ def _patches():
         dense=256,
         sigma="per_channel",  # fixed | per_channel | per_pixel
         sigma_init=0.1,  # sigma of "fixed" and the initial value of "per_channel"
-        flow=dict(depth=2, hidden=32, coupling="affine"),  # depth 0: no flow (pixel-space VAE)
+        # depth 0: no flow (pixel-space VAE); squeezes: space-to-depth steps before the
+        # couplings; mask, scale_bound, net, num_blocks: as in configs/flow.py.
+        flow=dict(depth=2, hidden=32, coupling="affine", squeezes=1, mask="channel",
+                  scale_bound="sigmoid", net="glow", num_blocks=0),
         discriminator="dcgan",  # dcgan (any 4 * 2^k px) | sngan (ResNet, 16/32/48/64 px)
         d_features=64,
         spectral_norm=True,  # sngan only
@@ -61,7 +64,7 @@ def _cifar10():
     c.model.update(dict(latent_dim=128, encoder_features=(64, 128, 256),
                         decoder_features=(256, 128, 64), dense=1024, discriminator="sngan",
                         d_features=128))
-    c.model.flow = dict(depth=3, hidden=128, coupling="affine")
+    c.model.flow.update(dict(depth=3, hidden=128, coupling="affine"))
     c.losses.adversarial_weight = 1.0
     c.optim.generator = default.adam(2e-4)
     c.optim.discriminator = default.adam(2e-4, b1=0.0, b2=0.9)

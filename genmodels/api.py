@@ -11,10 +11,10 @@ import numpy as np
 from genmodels import data, evaluation, methods
 from genmodels import parallel
 from genmodels import workdir as workdir_lib
-from genmodels.train.checkpoint import Checkpointer
+from genmodels.train.checkpoint import restore_run
 from genmodels.workdir import load_config
 from genmodels.train.images import image_grid, samples_to_image, save_png
-from genmodels.train.state import abstract_train_state, inference_variables
+from genmodels.train.state import example_batch, inference_variables
 
 
 def with_iwae_k(config, k: int) -> ml_collections.ConfigDict:
@@ -25,17 +25,6 @@ def with_iwae_k(config, k: int) -> ml_collections.ConfigDict:
     config = config.copy_and_resolve_references()
     config.eval.iwae_k = k
     return config
-
-
-def example_batch(info, n: int) -> dict:
-    """A batch of zeros with the dataset's keys, shapes and dtypes (for shape-only uses)."""
-    if info.kind == "image":
-        batch = {"image": jnp.zeros((n, *info.shape), jnp.uint8)}
-    else:
-        batch = {"x": jnp.zeros((n, *info.shape), jnp.float32)}
-    if info.num_classes:
-        batch["label"] = jnp.zeros((n,), jnp.int32)
-    return batch
 
 
 TRAVERSAL_DIMS = 16  # Rows of traversals.png at most.
@@ -110,14 +99,8 @@ class TrainedModel:
 def load(workdir: str, step: int | None = None, config=None) -> TrainedModel:
     """Restores the run in `workdir` at `step` (default: the latest checkpoint)."""
     config = config or load_config(workdir)
-    info = data.get_info(config.data)
-    method = methods.build(config, info)
     mesh = parallel.make_mesh()
-    repl = parallel.replicated(mesh)
-    checkpointer = Checkpointer(workdir, read_only=True)
-    step = checkpointer.latest_step() if step is None else step
-    state = checkpointer.restore(step, abstract_train_state(method, example_batch(info, 2), repl))
-    checkpointer.close()
+    method, info, state, step = restore_run(workdir, config, step, mesh)
     return TrainedModel(config, method, info, state, step, mesh)
 
 

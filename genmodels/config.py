@@ -91,6 +91,31 @@ def select_preset(presets: dict, arg: str | None, config_file: str):
     return presets[name]
 
 
+# Sections every config has (DESIGN.md §4); the others (model, losses, optim, schedule, ...)
+# belong to the method, which declares the fields it reads.
+COMMON_SECTIONS = ("method", "seed", "data", "train", "eval", "distributed")
+
+
+def unread_fields(config, reads) -> list[str]:
+    """Dotted fields outside COMMON_SECTIONS that no entry of `reads` names (an entry names a
+    field or a whole block: "optim.generator" covers optim.generator.learning_rate)."""
+    flat = flatten(config.to_dict())
+    return sorted(k for k in flat if k.split(".")[0] not in COMMON_SECTIONS
+                  and not any(k == r or k.startswith(r + ".") for r in reads))
+
+
+def check_method_fields(config, method: str, reads) -> None:
+    """A ValueError naming every field that `method` would ignore, before anything is built."""
+    unread = unread_fields(config, reads)
+    if unread:
+        raise ValueError(
+            f"Config field{'s' if len(unread) > 1 else ''} {', '.join(unread)} "
+            f"{'are' if len(unread) > 1 else 'is'} not read by method {method!r}, so "
+            f"{'they' if len(unread) > 1 else 'it'} would be silently ignored: remove "
+            f"{'them' if len(unread) > 1 else 'it'}. Fields {method!r} reads besides "
+            f"{', '.join(COMMON_SECTIONS)}: {', '.join(reads)}.")
+
+
 def flatten(d: Mapping, prefix: str = "") -> dict:
     """{"a": {"b": 1}} -> {"a.b": 1}; lists become tuples (JSON round trips)."""
     out = {}
@@ -116,7 +141,37 @@ def _merge(defaults: dict, saved: Mapping) -> dict:
     return out
 
 
+# Fields added after runs were saved with the blocks that have them, so that older workdirs
+# load with the value those runs used: (fields that identify the block, {added field: value}).
+# Every config dict of a saved config that has all the identifying fields gets the missing ones.
+SAVED_CONFIG_UPGRADES = (
+    (("name", "learning_rate"),  # optimizer blocks
+     dict(schedule="constant", decay_begin=0, decay_steps=0, grad_clip_norm=0.0)),
+    (("iwae_k",), dict(iwae_chunk=1)),  # eval of methods with an IWAE bound
+    (("num_mixtures", "blocks_per_stage"),  # PixelCNN++ networks (pixelcnn, agave)
+     dict(ema_decay=0.0, likelihood="logistic_mixture")),
+    (("aux_target",), dict(cond_source="features", cond_scale=1.0)),  # agave
+    (("preprocess", "temperature"), dict(num_levels=256)),  # flow: dequantised on 256 levels
+    (("depth", "hidden", "coupling"),  # feature-space flows (hybrid's model.flow)
+     dict(squeezes=1, mask="channel", scale_bound="sigmoid", net="glow", num_blocks=0)),
+)
+
+
+def _upgrade(block: dict) -> None:
+    for identifying, added in SAVED_CONFIG_UPGRADES:
+        if all(k in block for k in identifying):
+            for k, v in added.items():
+                block.setdefault(k, v)
+    for v in block.values():
+        if isinstance(v, dict):
+            _upgrade(v)
+
+
 def merge_over_defaults(saved: Mapping) -> dict:
-    """A saved config (dict) over base_config()'s fields: fields added since it was saved read
-    their defaults; every saved value wins."""
-    return _merge(base_config().to_dict(), saved)
+    """A saved config (dict) over base_config()'s fields, with SAVED_CONFIG_UPGRADES applied:
+    fields added since it was saved read the values the run used; every saved value wins."""
+    merged = _merge(base_config().to_dict(), saved)
+    if merged.get("method") == "flow":
+        merged.setdefault("losses", {}).setdefault("flow", "nll_bits")
+    _upgrade(merged)
+    return merged

@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 import configs.flow
+import configs.hybrid
 import genmodels
 from genmodels import data, flows, methods
 from genmodels.flows import bijectors as bj
@@ -155,8 +156,15 @@ def test_models_logdet_and_inverse(kind, kw):
     assert float(jnp.max(jnp.abs(logdet))) > 1.0  # Not the identity.
 
 
+def _feature_flow_block(**fields):
+    """The hybrid's model.flow block (configs/hybrid.py holds its defaults) with `fields`."""
+    cfg = configs.hybrid.get_config().model.flow
+    cfg.update(fields)
+    return cfg
+
+
 def test_feature_flow_preserves_shape_logdet_and_inverts():
-    cfg = ml_collections.ConfigDict(dict(depth=2, hidden=4, coupling="affine"))
+    cfg = _feature_flow_block(depth=2, hidden=4, coupling="affine")
     flow = flows.make_feature_flow(cfg, (4, 4, 2))
     x = _x((3, 4, 4, 2), seed=4)
     variables = _init(flow, x, scale=0.05)
@@ -363,7 +371,7 @@ def test_bad_config_fields_raise_naming_the_field(field, value, match):
 
 
 def test_bad_feature_flow_and_preset_errors():
-    cfg = ml_collections.ConfigDict(dict(depth=2, hidden=4, coupling="affine", squeezes=2))
+    cfg = _feature_flow_block(depth=2, hidden=4, coupling="affine", squeezes=2)
     with pytest.raises(ValueError, match="model.flow.squeezes"):
         flows.make_feature_flow(cfg, (6, 6, 3))
     cfg.update(dict(squeezes=0, mask="channel"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import genmodels
-from genmodels.methods import gan
+from genmodels.methods import adversarial as gan
 from genmodels.train import loop
 from genmodels.workdir import read_metrics
 from tests.helpers import tiny_gan, tiny_points_gan

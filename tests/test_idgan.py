@@ -52,7 +52,7 @@ def stage1_dir(tmp_path_factory):
 
 
 def _setup(config):
-    config = idgan.prepare(config, "/nonexistent-unused") if config.model.stage1_workdir else config
+    config = loop.prepare(config, "/nonexistent-unused") if config.model.stage1_workdir else config
     info = data.get_info(config.data)
     method = methods.build(config, info)
     batch = next(data.train_batches(config.data, batch_size=8, seed=0))
@@ -210,10 +210,10 @@ def test_mismatched_stage1_data_raises(stage1_dir, tmp_path):
     config = tiny_idgan(stage1_workdir=stage1_dir)
     config.data.image_size = config.stage1.data.image_size = 64
     with pytest.raises(ValueError, match="image shape"):
-        idgan.prepare(config, str(tmp_path / "b"))
+        loop.prepare(config, str(tmp_path / "b"))
     config = tiny_idgan(stage1_workdir=str(tmp_path / "missing"))
     with pytest.raises(Exception, match="missing"):
-        idgan.prepare(config, str(tmp_path / "c"))
+        loop.prepare(config, str(tmp_path / "c"))
 
 
 def test_bad_fields_raise():

@@ -15,6 +15,7 @@ import configs.rae
 import genmodels
 from genmodels import data, methods, sweeps
 from genmodels.methods import rae as rae_lib
+from genmodels.losses import likelihood as likelihood_lib
 from genmodels.methods import vae as vae_lib
 from genmodels.nn.spectral import power_iteration_sigma
 from genmodels.train import loop
@@ -99,7 +100,7 @@ def test_iwae_k1_log_weight_matches_an_explicit_computation():
     module = vae_lib.VAE(tuple(info.shape), m.latent_dim, tuple(m.encoder_features),
                          tuple(m.decoder_features), m.dense, 2, m.upsample)
     mean, log_scale = module.apply(variables["vae"], data.to_signed(x), method=vae_lib.VAE.encode)
-    eps, _ = vae_lib.posterior_noise(rng, 1, 16, m.latent_dim)
+    eps, _ = likelihood_lib.posterior_noise(rng, 1, 16, m.latent_dim)
     mean, scale = np.asarray(mean, np.float64), np.exp(np.asarray(log_scale, np.float64))
     z0 = mean + scale * np.asarray(eps[0], np.float64)
     log_w = (-np.asarray(out["recon"], np.float64) + stats.norm.logpdf(z0).sum(-1)

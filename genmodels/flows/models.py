@@ -217,14 +217,13 @@ def make_flow(m, image_shape, field: str = "model") -> MultiScaleFlow:
 
 
 def make_feature_flow(cfg, image_shape, field: str = "model.flow") -> FeatureFlow:
-    """A FeatureFlow from a config block with depth, hidden, coupling and optionally squeezes
-    (default 1), mask ("channel"), scale_bound ("sigmoid"), net ("glow"), num_blocks (0)."""
+    """A FeatureFlow from a config block with depth, hidden, coupling, squeezes, mask,
+    scale_bound, net and num_blocks (configs/hybrid.py's model.flow)."""
     _check_int(cfg.depth, 1, f"{field}.depth")
     _check_int(cfg.hidden, 1, f"{field}.hidden")
     bj.check_choice(cfg.coupling, bj.COUPLINGS, f"{field}.coupling")
-    squeezes, mask = cfg.get("squeezes", 1), cfg.get("mask", "channel")
-    scale_bound, net = cfg.get("scale_bound", "sigmoid"), cfg.get("net", "glow")
-    num_blocks = cfg.get("num_blocks", 0)
+    squeezes, mask, scale_bound = cfg.squeezes, cfg.mask, cfg.scale_bound
+    net, num_blocks = cfg.net, cfg.num_blocks
     _check_int(squeezes, 0, f"{field}.squeezes")
     _check_int(num_blocks, 0, f"{field}.num_blocks")
     bj.check_choice(mask, MASK_CHOICES, f"{field}.mask")

@@ -6,6 +6,7 @@ a method's dependencies (e.g. scikit-learn for the RAE's ex-post density) load o
 
 import importlib
 
+from genmodels.config import check_method_fields
 from genmodels.methods.base import Method, Player, sampling_variables, split_variables, variables_of
 
 METHODS = {name: f"genmodels.methods.{name}" for name in (
@@ -14,11 +15,14 @@ METHODS = {name: f"genmodels.methods.{name}" for name in (
 
 
 def build(config, info) -> Method:
-    """Builds config.method for a dataset (DatasetInfo); config errors surface here."""
+    """Builds config.method for a dataset (DatasetInfo); config errors surface here, among them
+    any field the method does not read (its module's CONFIG_FIELDS)."""
     if config.method not in METHODS:
         raise ValueError(f"Unknown method {config.method!r} (config field method); valid: "
                          f"{', '.join(sorted(METHODS))}.")
-    return importlib.import_module(METHODS[config.method]).build(config, info)
+    module = importlib.import_module(METHODS[config.method])
+    check_method_fields(config, config.method, module.CONFIG_FIELDS)
+    return module.build(config, info)
 
 
 __all__ = ["METHODS", "Method", "Player", "build", "sampling_variables", "split_variables",

@@ -12,8 +12,17 @@ import jax.numpy as jnp
 
 from genmodels import losses, models
 from genmodels.data import to_signed, to_uint8
+from genmodels.losses.adversarial import discriminator_metrics
 from genmodels.methods.base import Method, Player
 from genmodels.methods.optim import make_optimizer
+
+
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("model.adv_weight", "model.critic_hidden", "model.decoder_features", "model.dense",
+                 "model.encoder_features", "model.latent_dim", "model.upsample",
+                 "losses.discriminator", "losses.generator", "schedule.d_steps",
+                 "optim.autoencoder", "optim.discriminator")
 
 
 def build(config, info) -> Method:
@@ -49,8 +58,7 @@ def build(config, info) -> Method:
         c = {"params": params["discriminator"]}
         real_logits = critic.apply(c, real, train=True)
         fake_logits = critic.apply(c, fake, train=True)
-        metrics = {"d_prior": jnp.mean(jax.nn.sigmoid(real_logits)),
-                   "d_code": jnp.mean(jax.nn.sigmoid(fake_logits))}
+        metrics = discriminator_metrics(real_logits, fake_logits)
         return d_loss(real_logits, fake_logits), (metrics, {})
 
     def init(rng, batch):

@@ -8,6 +8,8 @@ for RAE terms (use method=rae for those).
 from genmodels.methods import rae
 from genmodels.methods.base import Method
 
+CONFIG_FIELDS = rae.CONFIG_FIELDS  # The RAE with no regulariser: the same fields.
+
 
 def build(config, info) -> Method:
     m = config.model

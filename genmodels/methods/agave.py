@@ -34,13 +34,22 @@ from genmodels import models
 from genmodels.data import to_signed
 from genmodels.methods import pixelcnn as pixelcnn_method
 from genmodels.methods.base import Method, Player
-from genmodels.methods.vae import check_iwae, importance_log_weight, posterior_noise
+from genmodels.losses.likelihood import check_iwae, importance_sampled, posterior_noise
 from genmodels.models import pixelcnn as pcnn
 from genmodels.methods.optim import make_optimizer
 
 AUX_TARGETS = ("image", "lowres", "quantized")
 COND_SOURCES = ("features", "aux")
 DECODE_NOISE_SEED = 0  # decode(z) samples p(x|z) with this fixed PixelCNN noise.
+
+
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("model.aux_factor", "model.aux_levels", "model.aux_target", "model.blocks_per_stage",
+                 "model.cond_features", "model.cond_scale", "model.cond_source",
+                 "model.decoder_features", "model.dense", "model.dropout", "model.ema_decay",
+                 "model.encoder_features", "model.features", "model.kl_weight", "model.latent_dim",
+                 "model.likelihood", "model.num_mixtures", "model.num_stages", "optim")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,10 +179,10 @@ def check_config(m, image_shape) -> None:
         if not isinstance(m.aux_levels, int) or not 2 <= m.aux_levels <= 128:
             raise ValueError(f"model.aux_levels={m.aux_levels!r} must be an integer in "
                              "[2, 128].")
-    if m.get("cond_source", "features") not in COND_SOURCES:
+    if m.cond_source not in COND_SOURCES:
         raise ValueError(f"Unknown conditioning source {m.cond_source!r} (model.cond_source); "
                          f"valid: {', '.join(COND_SOURCES)}.")
-    if not m.get("cond_scale", 1.0) >= 0.0:
+    if not m.cond_scale >= 0.0:
         raise ValueError(f"model.cond_scale={m.cond_scale!r} must be >= 0.")
     for name in ("latent_dim", "dense", "cond_features"):
         if not isinstance(m[name], int) or m[name] < 1:
@@ -196,8 +205,8 @@ def build(config, info) -> Method:
     net = AGAVE(shape, y_shape, m.latent_dim, tuple(m.encoder_features),
                 tuple(m.decoder_features), m.dense, m.cond_features,
                 aux_outputs_per_channel(m.aux_target, m.aux_levels),
-                pixelcnn_method.make_network(m), m.get("cond_scale", 1.0),
-                m.get("cond_source", "features"), m.aux_target, m.aux_levels)
+                pixelcnn_method.make_network(m), m.cond_scale,
+                m.cond_source, m.aux_target, m.aux_levels)
     d = math.prod(shape)
     to_bits = 1.0 / (d * math.log(2))
 
@@ -233,16 +242,13 @@ def build(config, info) -> Method:
         mean, log_scale = net.apply(variables, to_signed(x_uint8), method=AGAVE.encode)
         eps, _ = posterior_noise(rng, iwae_k, x_uint8.shape[0], m.latent_dim)
 
-        def sample_terms(eps_j):
-            z = mean + jnp.exp(log_scale) * eps_j
+        def log_px_z_fn(z):
             _, cond = net.apply(variables, z, method=AGAVE.aux)
-            lp = log_px(variables, x_uint8, cond)
-            return lp, importance_log_weight(lp, z, mean, log_scale)
+            return log_px(variables, x_uint8, cond)
 
-        lp, log_w = jax.lax.map(sample_terms, eps, batch_size=iwae_chunk)  # [k, B] each.
-        kl = jnp.sum(dist.kl_diag_gaussian_standard(mean, log_scale), -1)
+        lp, bound, kl = importance_sampled(log_px_z_fn, mean, log_scale, eps, iwae_chunk)
         elbo = lp[0] - kl
-        return {"bpd": -dist.iwae_bound(log_w) * to_bits, "bpd_elbo": -elbo * to_bits,
+        return {"bpd": -bound * to_bits, "bpd_elbo": -elbo * to_bits,
                 "elbo": elbo, "kl": kl, "kl_bpd": kl * to_bits, "recon": -lp[0],
                 "iwae_k": jnp.full_like(kl, iwae_k)}
 
@@ -297,7 +303,7 @@ def build(config, info) -> Method:
     return AgaveMethod(
         name="agave",
         players=(Player("agave", loss_fn, make_optimizer(config.optim, "optim"),
-                        ema_decay=m.get("ema_decay", 0.0) or None),),
+                        ema_decay=m.ema_decay or None),),
         schedule=(("agave", 1),),
         init=init, sample=sample,
         eval_fn=lambda variables, batch, rng: iwae_terms(variables["agave"], batch["image"], rng),

@@ -13,8 +13,18 @@ import jax.numpy as jnp
 from genmodels import distributions as dist
 from genmodels import losses, models
 from genmodels.methods.base import Method
-from genmodels.methods.gan import (adversarial_method, apply_module, build_networks, data_key,
+from genmodels.losses.adversarial import discriminator_metrics
+from genmodels.methods.adversarial import (adversarial_method, apply_module, build_generator, data_key,
                                    to_data_space, to_model_space)
+
+
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("model.arch", "model.base_features", "model.d_hidden", "model.encoder_dense",
+                 "model.encoder_features", "model.g_hidden", "model.joint_hidden",
+                 "model.latent_dim", "model.maxout", "model.upsample", "model.use_batch_norm",
+                 "losses.discriminator", "schedule.d_steps", "schedule.g_steps",
+                 "optim.generator", "optim.discriminator")
 
 
 def build_encoder_and_critic(config, info):
@@ -29,7 +39,10 @@ def build_encoder_and_critic(config, info):
 
 def build(config, info) -> Method:
     m = config.model
-    generator, _ = build_networks(config, info)
+    if m.arch not in ("dcgan", "mlp"):
+        raise ValueError(f"model.arch={m.arch!r}: ali has a joint discriminator for the dcgan "
+                         "and mlp architectures only; valid: dcgan, mlp.")
+    generator = build_generator(config, info)
     encoder, critic = build_encoder_and_critic(config, info)
     d_loss = losses.get("discriminator", config.losses.discriminator, "losses.discriminator")
     key = data_key(info)
@@ -52,8 +65,7 @@ def build(config, info) -> Method:
 
     def discriminator_loss(params, collections, batch, rng):
         data_logits, model_logits, _ = pair_logits(params, collections, batch, rng)
-        metrics = {"d_data": jnp.mean(jax.nn.sigmoid(data_logits)),
-                   "d_model": jnp.mean(jax.nn.sigmoid(model_logits))}
+        metrics = discriminator_metrics(data_logits, model_logits)
         return d_loss(data_logits, model_logits), (metrics, {})
 
     def generator_loss(params, collections, batch, rng):

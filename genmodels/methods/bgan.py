@@ -17,16 +17,20 @@ import jax.numpy as jnp
 
 from genmodels import losses, models
 from genmodels.methods.base import Method
-from genmodels.methods.gan import (adversarial_method, apply_module, build_networks, data_key,
+from genmodels.methods.adversarial import (adversarial_method, apply_module, build_generator, data_key,
                                    to_data_space, to_model_space)
 from genmodels.nn.sets import check_pool, resolve_set_layers
 
 VARIANTS = ("bgan", "mbgan")
 TARGETS = ("realised", "sampled")
 ARCHITECTURES = ("dcgan", "mlp")  # Those with a set discriminator.
-# configs/gan.py model options that change what a GAN discriminator sees, with their "off"
-# values: the set discriminator has none of them.
-GAN_ONLY_OPTIONS = {"conditional": False, "pack": 1, "replay_size": 0, "stddev_group": 0}
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("bgan", "model.arch", "model.base_features", "model.d_hidden", "model.d_set_layers",
+                 "model.d_use_batch_norm", "model.ema_decay", "model.g_hidden", "model.latent_dim",
+                 "model.maxout", "model.set_pool", "model.upsample", "model.use_batch_norm",
+                 "losses.generator", "schedule.d_steps", "schedule.g_steps", "optim.generator",
+                 "optim.discriminator")
 
 
 def sample_ratio(rng: jax.Array, fixed_ratio=None) -> jax.Array:
@@ -81,15 +85,11 @@ def generator_logits(scores: jax.Array, variant: str) -> jax.Array:
 
 
 def check_config(config) -> None:
-    """ValueErrors naming the field for bad bgan.* and model fields (shapes: build_networks)."""
+    """ValueErrors naming the field for bad bgan.* and model fields (shapes: build_generator)."""
     b, m = config.bgan, config.model
     if m.arch not in ARCHITECTURES:
         raise ValueError(f"model.arch={m.arch!r} has no set discriminator; bgan supports "
                          f"{', '.join(ARCHITECTURES)}.")
-    for name, off in GAN_ONLY_OPTIONS.items():
-        if m.get(name, off) != off:
-            raise ValueError(f"model.{name}={m[name]!r} is a GAN discriminator option that bgan "
-                             f"does not support; set it to {off!r}.")
     if b.variant not in VARIANTS:
         raise ValueError(f"Unknown BGAN variant {b.variant!r} (bgan.variant); valid: "
                          f"{', '.join(VARIANTS)}.")
@@ -121,7 +121,7 @@ def build_discriminator(config, info):
 def build(config, info) -> Method:
     m, b = config.model, config.bgan
     check_config(config)
-    generator, _ = build_networks(config, info)  # Validates the data kind, shapes, upsampling.
+    generator = build_generator(config, info)  # Validates the data kind, shapes, upsampling.
     discriminator = build_discriminator(config, info)
     g_loss = losses.get("generator", config.losses.generator, "losses.generator")
     key = data_key(info)

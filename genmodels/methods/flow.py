@@ -24,12 +24,19 @@ from genmodels import data, flows
 from genmodels.methods.base import Method, Player
 from genmodels.methods.optim import make_optimizer
 
-OLD_CONFIG_LEVELS = 256  # Configs saved before model.num_levels existed dequantised on 256.
+
+
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("model.actnorm", "model.coupling", "model.hidden", "model.kind", "model.logit_alpha",
+                 "model.mask", "model.net", "model.num_blocks", "model.num_levels",
+                 "model.num_scales", "model.preprocess", "model.scale_bound", "model.steps",
+                 "model.temperature", "losses.flow", "optim")
 
 
 def num_levels_field(m) -> int:
     """model.num_levels as configured (0: the dataset's own levels)."""
-    return m.get("num_levels", OLD_CONFIG_LEVELS)
+    return m.num_levels
 
 
 def check_config(config, info):
@@ -46,7 +53,7 @@ def check_config(config, info):
             levels == 0 or 2 <= levels <= 256):
         raise ValueError(f"model.num_levels={levels!r} must be 0 (the dataset's, "
                          f"{info.num_levels} for data.name={info.name!r}) or in 2..256.")
-    if config.losses.get("flow", "nll_bits") != "nll_bits":
+    if config.losses.flow != "nll_bits":
         raise ValueError(f"Unknown losses.flow={config.losses.flow!r}; valid: nll_bits.")
 
 

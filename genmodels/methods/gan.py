@@ -19,125 +19,23 @@ Options on what the discriminator sees (all compose):
 import jax
 import jax.numpy as jnp
 
-from genmodels import losses, models
-from genmodels.data import to_signed, to_uint8
-from genmodels.methods.base import Method, Player
-from genmodels.nn import check_upsample_kind
-from genmodels.methods.optim import make_optimizer
+from genmodels import losses
+from genmodels.losses.adversarial import discriminator_objective
+from genmodels.methods.adversarial import (adversarial_method, apply_module, attach_labels,
+                                           build_networks, clip_weights, data_key, init_replay,
+                                           pack, replay, to_data_space, to_model_space)
+from genmodels.methods.base import Method
 
-ARCHITECTURES = ("dcgan", "sngan", "mlp")
-
-
-def apply_module(module, params, collections, *args, train: bool, **kwargs):
-    """module.apply in train or eval mode; returns (output, updated mutable collections)."""
-    variables = {"params": params, **collections}
-    if train and collections:
-        out, updates = module.apply(variables, *args, train=True, mutable=list(collections),
-                                    **kwargs)
-        return out, dict(updates)
-    return module.apply(variables, *args, train=train, **kwargs), collections
-
-
-def data_key(info) -> str:
-    """The batch key that holds the data: "image" (uint8 NHWC) or "x" (float32 points)."""
-    return "image" if info.kind == "image" else "x"
-
-
-def to_model_space(x, info):
-    """Data as the networks see it: uint8 images to [-1, 1], points unchanged (DESIGN.md §3)."""
-    return to_signed(x) if info.kind == "image" else x
-
-
-def to_data_space(x, info):
-    """Network outputs back in data space: images to uint8, points unchanged."""
-    return to_uint8(x) if info.kind == "image" else x
-
-
-def adversarial_method(name: str, config, discriminator_loss, generator_loss, *, project=None,
-                       ema_decay=None, **fields) -> Method:
-    """The two-player Method of the GAN family: a "discriminator" and a "generator" player with
-    optimizers config.optim.discriminator / config.optim.generator, updated schedule.d_steps
-    then schedule.g_steps times per train step. `fields` are the Method's other fields."""
-    return Method(
-        name=name,
-        players=(Player("discriminator", discriminator_loss,
-                        make_optimizer(config.optim.discriminator, "optim.discriminator"),
-                        project=project),
-                 Player("generator", generator_loss,
-                        make_optimizer(config.optim.generator, "optim.generator"),
-                        ema_decay=ema_decay)),
-        schedule=(("discriminator", config.schedule.d_steps),
-                  ("generator", config.schedule.g_steps)),
-        **fields)
-
-
-def clip_weights(c: float):
-    """Projection of every parameter onto [-c, c] (WGAN, Arjovsky et al. 2017, Algorithm 1)."""
-    return lambda params: jax.tree.map(lambda w: jnp.clip(w, -c, c), params)
-
-
-def build_networks(config, info):
-    """(generator, discriminator) modules for the dataset; shape errors before compilation."""
-    m = config.model
-    if m.arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown GAN architecture {m.arch!r} (model.arch); valid: "
-                         f"{', '.join(ARCHITECTURES)}.")
-    if m.arch == "mlp":
-        if info.kind != "points":
-            raise ValueError(f"model.arch='mlp' is for 2-D point datasets (ring8, grid25); "
-                             f"data.name={info.name!r} holds images: use model.arch='dcgan'.")
-        return (models.MLPGenerator(info.shape[-1], tuple(m.g_hidden), m.use_batch_norm),
-                models.MLPDiscriminator(tuple(m.d_hidden), m.maxout, m.stddev_group))
-    if info.kind != "image":
-        raise ValueError(f"model.arch={m.arch!r} needs images; data.name={info.name!r} holds "
-                         "points: use model.arch='mlp'.")
-    if m.arch == "sngan":
-        models.sngan_check_image_shape(info.shape)
-        num_classes = info.num_classes if m.conditional else None
-        return (models.SNGANGenerator(tuple(info.shape), m.sngan_g_features, num_classes),
-                models.SNGANDiscriminator(m.sngan_d_features, num_classes, m.spectral_norm,
-                                          m.stddev_group or None))
-    models.dcgan_num_upsamplings(info.shape)
-    check_upsample_kind(m.upsample)
-    return (models.DCGANGenerator(tuple(info.shape), m.base_features, m.upsample, m.use_batch_norm),
-            models.DCGANDiscriminator(m.base_features, m.use_batch_norm))
-
-
-def attach_labels(x, labels, num_classes: int):
-    """Concatenates onehot(labels) to x [B, D], or as constant channels to images [B, H, W, C]."""
-    onehot = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)
-    if x.ndim == 4:
-        onehot = jnp.broadcast_to(onehot[:, None, None, :], x.shape[:3] + (num_classes,))
-    return jnp.concatenate([x, onehot], axis=-1)
-
-
-def pack(x, k: int):
-    """PacGAN packing: [B, ..., C] -> [B / k, ..., k * C], groups of k consecutive examples."""
-    if k == 1:
-        return x
-    grouped = x.reshape((x.shape[0] // k, k) + x.shape[1:])
-    grouped = jnp.moveaxis(grouped, 1, -2)  # [B/k, ..., k, C]
-    return grouped.reshape(grouped.shape[:-2] + (k * x.shape[-1],))
-
-
-def init_replay(size: int, example_shape) -> dict:
-    return {"buffer": jnp.zeros((size,) + tuple(example_shape)), "count": jnp.zeros((), jnp.int32)}
-
-
-def replay(state: dict, fake, rng, fraction: float):
-    """Mixes buffered past fakes into `fake` and pushes `fake` into the ring buffer.
-
-    The first round(fraction * B) rows are replaced by uniformly drawn buffered fakes once the
-    buffer holds any; returns (mixed fakes, new buffer state)."""
-    size, n = state["buffer"].shape[0], fake.shape[0]
-    num_replayed = int(round(fraction * n))
-    filled = jnp.minimum(state["count"], size)
-    picks = jax.random.randint(rng, (num_replayed,), 0, jnp.maximum(filled, 1))
-    old = jnp.where(filled > 0, state["buffer"][picks], fake[:num_replayed])
-    mixed = jnp.concatenate([old, fake[num_replayed:]], axis=0)
-    slots = (state["count"] + jnp.arange(n)) % size
-    buffer = state["buffer"].at[slots].set(fake)
-    return mixed, {"buffer": buffer, "count": state["count"] + n}
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("model.arch", "model.base_features", "model.conditional", "model.d_hidden",
+                 "model.ema_decay", "model.g_hidden", "model.latent_dim", "model.maxout",
+                 "model.pack", "model.replay_fraction", "model.replay_size",
+                 "model.sngan_d_features", "model.sngan_g_features", "model.spectral_norm",
+                 "model.stddev_group", "model.upsample", "model.use_batch_norm",
+                 "losses.discriminator", "losses.generator", "losses.penalty",
+                 "losses.penalty_weight", "losses.weight_clip", "schedule.d_steps",
+                 "schedule.g_steps", "optim.generator", "optim.discriminator")
 
 
 def check_options(config, info) -> None:
@@ -208,13 +106,9 @@ def build(config, info) -> Method:
         if m.replay_size:
             fake, replay_state = replay(d_colls["replay"], fake, replay_rng, m.replay_fraction)
             d_colls = {**d_colls, "replay": replay_state}
-        real_logits, d_colls = discriminate(d_params, d_colls, real, labels)
-        fake_logits, d_colls = discriminate(d_params, d_colls, fake, labels)
-        reg = penalty(lambda x: discriminate(d_params, d_colls, x, labels)[0], real, fake,
-                      penalty_rng)
-        loss = d_loss(real_logits, fake_logits) + penalty_weight * reg
-        metrics = {"d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
-                   "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)), "penalty": reg}
+        loss, metrics, d_colls = discriminator_objective(
+            lambda x, colls: discriminate(d_params, colls, x, labels), real, fake, d_colls,
+            penalty_rng, loss=d_loss, penalty=penalty, penalty_weight=penalty_weight)
         return loss, (metrics, {"discriminator": d_colls})
 
     def generator_loss(params, collections, batch, rng):

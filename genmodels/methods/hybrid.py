@@ -27,14 +27,24 @@ import jax.numpy as jnp
 from genmodels import distributions as dist
 from genmodels import flows, losses, models
 from genmodels.data import dequantize, to_signed, to_uint8
-from genmodels.losses.likelihood import feature_space_elbo
+from genmodels.losses.likelihood import check_iwae, feature_space_elbo, importance_sampled
 from genmodels.methods.base import Method, Player
-from genmodels.methods.gan import adversarial_method, apply_module
-from genmodels.methods.vae import check_iwae, importance_log_weight
+from genmodels.losses.adversarial import discriminator_objective
+from genmodels.methods.adversarial import adversarial_method, apply_module
 from genmodels.methods.optim import make_optimizer
 
 SIGMAS = ("fixed", "per_channel", "per_pixel")
 DISCRIMINATORS = ("dcgan", "sngan")
+
+
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("model.d_features", "model.decoder_features", "model.dense", "model.discriminator",
+                 "model.ema_decay", "model.encoder_features", "model.flow", "model.latent_dim",
+                 "model.sigma", "model.sigma_init", "model.spectral_norm",
+                 "losses.adversarial_weight", "losses.discriminator", "losses.generator",
+                 "losses.penalty", "losses.penalty_weight", "schedule.d_steps", "schedule.g_steps",
+                 "optim.generator", "optim.discriminator")
 
 
 class HybridVAE(nn.Module):
@@ -158,15 +168,12 @@ def build(config, info) -> Method:
         z_rng, f, log_det, mean, log_scale = features_and_posterior(variables, x_uint8, rng)
         eps = jax.random.normal(z_rng, (iwae_k,) + mean.shape)
 
-        def sample_terms(eps_j):
-            z = mean + jnp.exp(log_scale) * eps_j
+        def log_px_z_fn(z):
             mu, log_sigma = vae.apply(variables, z, method=HybridVAE.decode)
-            log_px_z = feature_space_elbo(f, log_det, mu, log_sigma, 0.0)
-            return log_px_z, importance_log_weight(log_px_z, z, mean, log_scale)
+            return feature_space_elbo(f, log_det, mu, log_sigma, 0.0)
 
-        log_px_z, log_w = jax.lax.map(sample_terms, eps, batch_size=iwae_chunk)  # [k, B]
-        kl = jnp.sum(dist.kl_diag_gaussian_standard(mean, log_scale), axis=-1)
-        elbo, bound = log_px_z[0] - kl, dist.iwae_bound(log_w)
+        log_px_z, bound, kl = importance_sampled(log_px_z_fn, mean, log_scale, eps, iwae_chunk)
+        elbo = log_px_z[0] - kl
         return {"elbo": elbo, "kl": kl, "recon": -log_px_z[0], "log_det": log_det,
                 "iwae": bound, "iwae_k": jnp.full_like(kl, iwae_k), "bpd": to_bpd(bound),
                 "bpd_elbo": to_bpd(elbo)}
@@ -197,16 +204,12 @@ def build(config, info) -> Method:
     def discriminator_loss(params, collections, batch, rng):
         fake_rng, penalty_rng = jax.random.split(rng)
         real = to_signed(batch["image"])
-        fake = jax.lax.stop_gradient(generate({"params": params["generator"]}, fake_rng,
-                                              real.shape[0]))
-        real_logits, d_colls = discriminate(params, collections, real)
-        fake_logits, d_colls = discriminate(params, {**collections, "discriminator": d_colls},
-                                            fake)
-        reg = penalty(lambda x: discriminate(params, collections, x)[0], real, fake, penalty_rng)
-        metrics = {"d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
-                   "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)), "penalty": reg}
-        return (d_loss(real_logits, fake_logits) + lc.penalty_weight * reg,
-                (metrics, {"discriminator": d_colls}))
+        fake = generate({"params": params["generator"]}, fake_rng, real.shape[0])
+        loss, metrics, d_colls = discriminator_objective(
+            lambda x, colls: discriminate(params, {"discriminator": colls}, x), real, fake,
+            collections.get("discriminator", {}), penalty_rng, loss=d_loss, penalty=penalty,
+            penalty_weight=lc.penalty_weight)
+        return loss, (metrics, {"discriminator": d_colls})
 
     def init(rng, batch):
         g_rng, d_rng, deq_rng = jax.random.split(rng, 3)

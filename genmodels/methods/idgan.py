@@ -43,21 +43,24 @@ from genmodels import workdir as workdir_lib
 from genmodels import distributions as dist
 from genmodels.data import to_signed, to_uint8
 from genmodels.methods.base import Method
-from genmodels.methods.gan import adversarial_method
+from genmodels.losses.adversarial import discriminator_objective
+from genmodels.methods.adversarial import adversarial_method
 from genmodels.nn import check_upsample_kind
 
 log = logging.getLogger(__name__)
 
 STAGE1 = "stage1"  # The generator's non-trained collection: frozen encoder and posterior bank.
-MODEL_FIELDS = ("stage1_workdir", "posterior_bank", "nuisance_dim", "g_features", "d_features",
-                "g_batch_norm", "upsample", "ema_decay")
-LOSS_FIELDS = ("generator", "discriminator", "penalty", "penalty_weight", "info_weight")
 
 
 # -- stage 1 ------------------------------------------------------------------------------------
 
-def _stage1_workdir_config(stage1_workdir: str) -> ml_collections.ConfigDict:
-    return workdir_lib.load_config(stage1_workdir)
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("model.d_features", "model.ema_decay", "model.g_batch_norm", "model.g_features",
+                 "model.nuisance_dim", "model.posterior_bank", "model.stage1_workdir",
+                 "model.upsample", "losses.discriminator", "losses.generator", "losses.info_weight",
+                 "losses.penalty", "losses.penalty_weight", "schedule.d_steps", "schedule.g_steps",
+                 "optim.generator", "optim.discriminator", "stage1")
 
 
 def check_stage1_config(stage1, config, where: str = "stage1") -> None:
@@ -73,48 +76,6 @@ def check_stage1_config(stage1, config, where: str = "stage1") -> None:
             f"{stage1.data.get('image_size')}) vs data.name={s2.name!r} with image shape "
             f"{tuple(s2.shape)} (data.image_size={config.data.get('image_size')}); set "
             "stage1.data.name / stage1.data.image_size or data.name / data.image_size to match.")
-
-
-def prepare(config, workdir: str):
-    """Runs (or resumes, or skips) stage 1 and returns the config with model.stage1_workdir set
-    and config.stage1 replaced by the stage-1 run's saved config (what the encoder was built
-    with). Called by genmodels.train.loop.train_and_evaluate before the method is built."""
-    from genmodels.train import loop  # noqa: PLC0415 (loop imports methods)
-
-    config = config.copy_and_resolve_references()
-    given = config.model.get("stage1_workdir")
-    if not given and workdir_lib.latest_step(workdir):
-        # Stage 2 already started in W: its checkpoint holds the encoder and bank; reuse the
-        # stage-1 workdir it recorded (which need not exist any more).
-        saved = workdir_lib.load_config(workdir)
-        given = saved.model.stage1_workdir
-        with config.unlocked():
-            config.model.stage1_workdir = given
-            config.stage1 = saved.stage1
-        check_stage1_config(config.stage1, config)
-        return config
-    if not given:
-        if "stage1" not in config:
-            raise ValueError("ID-GAN needs config.stage1 (the beta-VAE config of stage 1) or an "
-                             "existing stage-1 run in model.stage1_workdir.")
-        check_stage1_config(config.stage1, config)
-        given = os.path.abspath(os.path.join(workdir, "stage1"))
-        log.info("ID-GAN stage 1 (beta-VAE) in %s.", given)
-        loop.train_and_evaluate(config.stage1, given)
-        log.info("ID-GAN stage 2 (GAN with the frozen encoder) in %s.", workdir)
-    stage1 = _stage1_workdir_config(given)
-    check_stage1_config(stage1, config, f"the stage-1 run {given}: config")
-    step = workdir_lib.latest_step(given)
-    if step is None:
-        raise ValueError(f"model.stage1_workdir={given!r} has no checkpoint; train stage 1 there "
-                         "first or leave model.stage1_workdir unset to train it in W/stage1.")
-    if step < stage1.train.num_steps:
-        log.warning("Stage-1 run %s stopped at step %d of %d; using its latest checkpoint.",
-                    given, step, stage1.train.num_steps)
-    with config.unlocked():
-        config.model.stage1_workdir = os.path.abspath(given)
-        config.stage1 = stage1
-    return config
 
 
 # -- networks and pure functions ------------------------------------------------------------------
@@ -158,12 +119,6 @@ def check_config(config, info) -> None:
     if info.kind != "image":
         raise ValueError(f"The idgan method needs an image dataset; data.name={info.name!r} "
                          f"holds {info.kind}.")
-    for section, known in (("model", MODEL_FIELDS), ("losses", LOSS_FIELDS)):
-        unknown = sorted(set(config[section].keys()) - set(known))
-        if unknown:
-            names = ", ".join(f"{section}.{k}" for k in unknown)
-            raise ValueError(f"Unknown idgan field(s) {names}; valid {section} fields: "
-                             f"{', '.join(known)}.")
     if "stage1" not in config:
         raise ValueError("The idgan config needs `stage1` (the stage-1 beta-VAE config; see "
                          "configs/idgan.py).")
@@ -188,15 +143,24 @@ def bank_size(config, info) -> int:
     return min(n, info.num_train) if info.num_train else n
 
 
+# How a stage-1 run's trained encoder is read: f(stage1_workdir) -> (encoder params, the run's
+# config). Restoring a checkpoint belongs to the layer that runs jobs, which sets it
+# (genmodels.train.stages); until then build uses zeros of the right shapes, which is what
+# shape-only uses and a restore of a stage-2 checkpoint (which holds the encoder) need.
+_stage1_loader = None
+
+
+def set_stage1_loader(loader) -> None:
+    global _stage1_loader
+    _stage1_loader = loader
+
+
 @functools.lru_cache(maxsize=4)
 def _stage1_values(stage1_workdir: str, num: int, seed: int, encoder_json: str):
     """Host arrays {"encoder": params, "bank": {"mean", "log_scale"}} from a stage-1 run: the
     encoder of its latest checkpoint and the posteriors of `num` random training images."""
-    from genmodels import api  # noqa: PLC0415
-
-    model = api.load(stage1_workdir)
-    params = jax.tree.map(np.asarray, model.variables["vae"]["params"]["encoder"])
-    cfg = model.config
+    params, cfg = _stage1_loader(stage1_workdir)
+    params = jax.tree.map(np.asarray, params)
     encoder = stage1_encoder(cfg)
     if encoder_json != cfg.model.to_json(sort_keys=True):
         raise ValueError(f"The stage-1 run {stage1_workdir} was built with model "
@@ -233,7 +197,7 @@ def build(config, info) -> Method:
         """The stage-1 collection: loaded from model.stage1_workdir, or zeros of the right
         shapes where there is none (shape-only uses: a checkpoint restore fills them)."""
         workdir = m.get("stage1_workdir")
-        if workdir and os.path.isdir(workdir):
+        if workdir and os.path.isdir(workdir) and _stage1_loader is not None:
             with jax.ensure_compile_time_eval():
                 return _stage1_values(workdir, num_bank, bank_seed,
                                       config.stage1.model.to_json(sort_keys=True))
@@ -275,13 +239,10 @@ def build(config, info) -> Method:
         real = to_signed(batch["image"])
         fake, _, _ = generate(params["generator"], collections["generator"], fake_rng,
                               real.shape[0], train=True)
-        fake = jax.lax.stop_gradient(fake)
-        d_params = params["discriminator"]
-        real_logits, fake_logits = discriminate(d_params, real), discriminate(d_params, fake)
-        reg = penalty(functools.partial(discriminate, d_params), real, fake, penalty_rng)
-        metrics = {"d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
-                   "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)), "penalty": reg}
-        return d_loss(real_logits, fake_logits) + lc.penalty_weight * reg, (metrics, {})
+        loss, metrics, _ = discriminator_objective(
+            lambda x, colls: (discriminate(params["discriminator"], x), colls), real, fake, {},
+            penalty_rng, loss=d_loss, penalty=penalty, penalty_weight=lc.penalty_weight)
+        return loss, (metrics, {})
 
     def generator_loss(params, collections, batch, rng):
         g_colls = collections["generator"]
@@ -325,4 +286,4 @@ def build(config, info) -> Method:
 
 
 __all__ = ["build", "check_stage1_config", "generate_images", "generator_module", "info_term",
-           "prepare", "sample_codes", "stage1_encoder"]
+           "sample_codes", "stage1_encoder"]

@@ -16,13 +16,13 @@ def learning_rate(cfg, field: str):
     optimizer updates t that holds `learning_rate` until t = decay_begin and then decays it to 0
     over decay_steps updates, linearly or as lr (1 + cos(pi s)) / 2 with s the decay's progress
     (Loshchilov & Hutter 2017, without restarts)."""
-    name = cfg.get("schedule", "constant")
+    name = cfg.schedule
     if name not in SCHEDULES:
         raise ValueError(f"Unknown learning-rate schedule {name!r} ({field}.schedule); valid "
                          f"names: {', '.join(SCHEDULES)}.")
     if name == "constant":
         return cfg.learning_rate
-    begin, steps = cfg.get("decay_begin", 0), cfg.get("decay_steps", 0)
+    begin, steps = cfg.decay_begin, cfg.decay_steps
     if not isinstance(steps, int) or steps < 1 or not isinstance(begin, int) or begin < 0:
         raise ValueError(f"{field}.schedule={name!r} needs {field}.decay_steps >= 1 and "
                          f"{field}.decay_begin >= 0 (integers, in optimizer updates); got "
@@ -40,6 +40,6 @@ def make_optimizer(cfg, field: str) -> optax.GradientTransformation:
         raise ValueError(f"Unknown optimizer {cfg.name!r} ({field}.name); valid names: "
                          f"{', '.join(sorted(_OPTIMIZERS))}.")
     optimizer = _OPTIMIZERS[cfg.name](cfg, learning_rate(cfg, field))
-    if cfg.get("grad_clip_norm", 0.0):
+    if cfg.grad_clip_norm:
         optimizer = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), optimizer)
     return optimizer

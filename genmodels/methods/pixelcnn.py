@@ -19,6 +19,12 @@ from genmodels.models import pixelcnn as pcnn
 from genmodels.methods.optim import make_optimizer
 
 
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("model.blocks_per_stage", "model.dropout", "model.ema_decay", "model.features",
+                 "model.likelihood", "model.num_mixtures", "model.num_stages", "optim")
+
+
 def check_network_config(m, image_shape, prefix: str = "model") -> None:
     """ValueErrors naming the field for the PixelCNN++ fields of config block `m`."""
     pcnn.check_likelihood(likelihood(m), f"{prefix}.likelihood")
@@ -29,7 +35,7 @@ def check_network_config(m, image_shape, prefix: str = "model") -> None:
     pcnn.check_stages(image_shape, m.num_stages, f"{prefix}.num_stages")
     if not 0.0 <= m.dropout < 1.0:
         raise ValueError(f"{prefix}.dropout={m.dropout!r} must be in [0, 1).")
-    if not 0.0 <= m.get("ema_decay", 0.0) < 1.0:
+    if not 0.0 <= m.ema_decay < 1.0:
         raise ValueError(f"{prefix}.ema_decay={m.ema_decay!r} must be in [0, 1) (0 disables).")
 
 
@@ -40,7 +46,7 @@ def make_network(m) -> pcnn.PixelCNNPP:
 
 def likelihood(m) -> str:
     """The pixel likelihood of config block `m` (configs written before the field: mixture)."""
-    return m.get("likelihood", "logistic_mixture")
+    return m.likelihood
 
 
 def build(config, info) -> Method:
@@ -80,7 +86,7 @@ def build(config, info) -> Method:
                            row_multiple=pcnn.downsampling_factor(m.num_stages),
                            likelihood=likelihood(m))
 
-    ema = m.get("ema_decay", 0.0) or None
+    ema = m.ema_decay or None
     return Method(
         name="pixelcnn",
         players=(Player("pixelcnn", loss_fn, make_optimizer(config.optim, "optim"),

@@ -40,6 +40,14 @@ COVARIANCE_JITTER = 1e-6  # Added to covariance diagonals (scikit-learn's reg_co
 PSNR_MAX = 100.0  # PSNR of a perfect reconstruction (dB), instead of infinity.
 
 
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("model.beta", "model.decoder_features", "model.dense", "model.density",
+                 "model.density_components", "model.density_num_examples",
+                 "model.encoder_features", "model.gp_form", "model.latent_dim", "model.reg_weight",
+                 "model.regularizer", "model.spectral_norm_iterations", "model.upsample", "optim")
+
+
 class AutoEncoder(nn.Module):
     image_shape: tuple[int, int, int]
     latent_dim: int

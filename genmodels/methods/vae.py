@@ -16,7 +16,6 @@ over u is what the 256-level bpd needs) and are decoded eval.iwae_chunk at a tim
 memory does not grow with k. Training still minimises the ELBO with the analytic KL.
 """
 
-import functools
 import math
 
 import flax.linen as nn
@@ -26,13 +25,16 @@ import jax.numpy as jnp
 from genmodels import distributions as dist
 from genmodels import models
 from genmodels.nn import check_upsample_kind
-from genmodels.data import dequantize, to_signed, to_uint8
+from genmodels.data import to_signed, to_uint8
+from genmodels.losses import likelihood as likelihood_lib
 from genmodels.methods.base import Method, Player
 from genmodels.methods.optim import make_optimizer
 
-# Likelihood -> number of decoder outputs per sub-pixel.
-LIKELIHOODS = {"discretized_logistic": 2, "gaussian_fixed": 1, "gaussian_learned": 2,
-               "bernoulli": 1}
+# The config fields this method reads beyond the ones every config has (genmodels.config):
+# methods.build refuses any other field, so a setting is never silently ignored.
+CONFIG_FIELDS = ("model.beta", "model.decoder_features", "model.dense", "model.encoder_features",
+                 "model.gaussian_scale", "model.latent_dim", "model.likelihood", "model.upsample",
+                 "losses.vae", "optim")
 
 
 class VAE(nn.Module):
@@ -62,40 +64,6 @@ class VAE(nn.Module):
         return self.encode(x_signed, train), self.decode(z, train)
 
 
-def bits_offset(likelihood: str, d: int):
-    """bpd = (-ln p + offset) / (D ln 2): 0 for the discretised logistic (a pmf over the 256
-    levels), D ln 256 for the Gaussians (densities of y in [0, 1)^D), None for the Bernoulli."""
-    return {"discretized_logistic": 0.0, "bernoulli": None}.get(likelihood, d * math.log(256))
-
-
-def log_likelihood(likelihood: str, fixed_log_scale: float, x_uint8, rng, out):
-    """ln p(x | z) summed per image, on the 256-level convention, and whether it is a valid bpd.
-
-    Returns (log_p [B], bits_offset): bpd = (-elbo + bits_offset) / (D ln 2). The Gaussians
-    see x dequantised with `rng`: the same rng gives the same y."""
-    d = math.prod(x_uint8.shape[1:])
-    axes = tuple(range(1, x_uint8.ndim))
-    offset = bits_offset(likelihood, d)
-    if likelihood == "discretized_logistic":
-        return jnp.sum(dist.discretized_logistic_log_prob(x_uint8, out[..., 0], out[..., 1]),
-                       axes), offset
-    if likelihood == "bernoulli":
-        target = x_uint8.astype(jnp.float32) / 255.0
-        return jnp.sum(dist.bernoulli_log_prob(target, out[..., 0]), axes), offset
-    y = 2.0 * dequantize(rng, x_uint8) - 1.0  # Dequantised, in [-1, 1).
-    log_scale = (out[..., 1] if likelihood == "gaussian_learned"
-                 else jnp.full_like(out[..., 0], fixed_log_scale))
-    log_p = jnp.sum(dist.diag_gaussian_log_prob(y, out[..., 0], log_scale), axes) + d * math.log(2)
-    return log_p, offset
-
-
-def decoder_mean_uint8(likelihood: str, out):
-    """The decoder's mean image as uint8 (what sample grids and reconstructions show)."""
-    if likelihood == "bernoulli":
-        return to_uint8(2.0 * jax.nn.sigmoid(out[..., 0]) - 1.0)
-    return to_uint8(out[..., 0])
-
-
 # Metric names of genmodels.evaluation a VAE can report: its per-example terms and, from its
 # encoder, the disentanglement scores (on datasets with ground-truth factors).
 PER_EXAMPLE_METRICS = ("bpd", "elbo", "kl", "recon")
@@ -103,51 +71,31 @@ DISENTANGLEMENT_METRICS = ("mig", "factorvae_score", "beta_vae_score", "dci_dise
                            "sap")
 
 
-def check_iwae(eval_config) -> tuple[int, int]:
-    """(k, chunk) of eval.iwae_k and eval.iwae_chunk (both default 1), or a ValueError."""
-    k, chunk = eval_config.get("iwae_k", 1), eval_config.get("iwae_chunk", 1)
-    for field, value in (("eval.iwae_k", k), ("eval.iwae_chunk", chunk)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{field}={value!r} must be an integer >= 1 (iwae_k=1 is the ELBO).")
-    return k, min(k, chunk)
-
-
-def posterior_noise(rng, k: int, batch: int, latent_dim: int):
-    """The randomness of one evaluation: eps [k, B, Z] ~ N(0, I) for z_j = mean + scale * eps_j,
-    and the key of the (shared) dequantisation. z_0 is also the ELBO's sample."""
-    z_rng, deq_rng = jax.random.split(rng)
-    return jax.random.normal(z_rng, (k, batch, latent_dim)), deq_rng
-
-
-def importance_log_weight(log_px_z, z, mean, log_scale):
-    """ln w = ln p(x|z) + ln N(z; 0, I) - ln q(z|x), per example (z, mean, log_scale [B, Z])."""
-    zeros = jnp.zeros_like(z)
-    log_prior = jnp.sum(dist.diag_gaussian_log_prob(z, zeros, zeros), axis=-1)
-    log_q = jnp.sum(dist.diag_gaussian_log_prob(z, mean, log_scale), axis=-1)
-    return log_px_z + log_prior - log_q
-
-
 def build(config, info) -> Method:
     if info.kind != "image":
         raise ValueError(f"The vae method needs an image dataset; data.name={info.name!r} is "
                          f"{info.kind}.")
     m = config.model
-    if m.likelihood not in LIKELIHOODS:
-        raise ValueError(f"Unknown likelihood {m.likelihood!r} (model.likelihood); valid: "
-                         f"{', '.join(LIKELIHOODS)}.")
+    if config.losses.vae != "elbo":
+        raise ValueError(f"Unknown losses.vae={config.losses.vae!r}; valid: elbo (the negative "
+                         "ELBO with model.beta on the KL).")
+    lik = likelihood_lib.get_likelihood(m.likelihood)
     if not m.beta >= 0:
         raise ValueError(f"model.beta={m.beta!r} must be >= 0 (1 is the VAE, > 1 the beta-VAE).")
     check_upsample_kind(m.upsample)
-    iwae_k, iwae_chunk = check_iwae(config.eval)
+    iwae_k, iwae_chunk = likelihood_lib.check_iwae(config.eval)
     models.check_divisible(info.shape, len(m.encoder_features), "model.encoder_features")
     models.check_divisible(info.shape, len(m.decoder_features), "model.decoder_features")
     vae = VAE(tuple(info.shape), m.latent_dim, tuple(m.encoder_features),
-              tuple(m.decoder_features), m.dense, LIKELIHOODS[m.likelihood], m.upsample)
+              tuple(m.decoder_features), m.dense, lik.outputs_per_channel, m.upsample)
     fixed_log_scale = math.log(m.gaussian_scale)
-    likelihood = functools.partial(log_likelihood, m.likelihood, fixed_log_scale)
     d = math.prod(info.shape)
+    offset = lik.offset(d)
 
-    def to_bpd(log_p, offset):
+    def likelihood(x_uint8, rng, out):
+        return lik.log_prob(x_uint8, out, rng, fixed_log_scale)
+
+    def to_bpd(log_p):
         return (offset - log_p) / (d * math.log(2))
 
     def terms(variables, x_uint8, rng):
@@ -157,33 +105,27 @@ def build(config, info) -> Method:
         mean, log_scale = vae.apply(variables, to_signed(x_uint8), method=VAE.encode)
         z = dist.diag_gaussian_sample(z_rng, mean, log_scale)
         out = vae.apply(variables, z, method=VAE.decode)
-        log_p, offset = likelihood(x_uint8, deq_rng, out)
+        log_p = likelihood(x_uint8, deq_rng, out)
         kl = jnp.sum(dist.kl_diag_gaussian_standard(mean, log_scale), axis=-1)
         result = {"elbo": log_p - kl, "kl": kl, "recon": -log_p}
         if offset is not None:
-            result["bpd"] = to_bpd(log_p - kl, offset)
+            result["bpd"] = to_bpd(log_p - kl)
         return result
 
     def iwae_terms(variables, x_uint8, rng):
         """elbo/kl/recon as in `terms`, plus the IWAE-k bound `iwae` (nats) and, where the
         likelihood is a density on 8-bit data, `bpd` (IWAE-k) and `bpd_elbo`; `iwae_k` = k."""
         mean, log_scale = vae.apply(variables, to_signed(x_uint8), method=VAE.encode)
-        eps, deq_rng = posterior_noise(rng, iwae_k, x_uint8.shape[0], m.latent_dim)
-
-        def sample_terms(eps_j):
-            z = mean + jnp.exp(log_scale) * eps_j
-            log_p, _ = likelihood(x_uint8, deq_rng, vae.apply(variables, z, method=VAE.decode))
-            return log_p, importance_log_weight(log_p, z, mean, log_scale)
-
-        log_p, log_w = jax.lax.map(sample_terms, eps, batch_size=iwae_chunk)  # [k, B] each.
-        offset = bits_offset(m.likelihood, d)
-        kl = jnp.sum(dist.kl_diag_gaussian_standard(mean, log_scale), axis=-1)
-        bound = dist.iwae_bound(log_w)
+        eps, deq_rng = likelihood_lib.posterior_noise(rng, iwae_k, x_uint8.shape[0],
+                                                      m.latent_dim)
+        log_p, bound, kl = likelihood_lib.importance_sampled(
+            lambda z: likelihood(x_uint8, deq_rng, vae.apply(variables, z, method=VAE.decode)),
+            mean, log_scale, eps, iwae_chunk)
         result = {"elbo": log_p[0] - kl, "kl": kl, "recon": -log_p[0], "iwae": bound,
                   "iwae_k": jnp.full_like(kl, iwae_k)}
         if offset is not None:
-            result["bpd"] = to_bpd(bound, offset)
-            result["bpd_elbo"] = to_bpd(log_p[0] - kl, offset)
+            result["bpd"] = to_bpd(bound)
+            result["bpd_elbo"] = to_bpd(log_p[0] - kl)
         return result
 
     def loss_fn(params, collections, batch, rng):
@@ -196,7 +138,7 @@ def build(config, info) -> Method:
         return {"vae": vae.init(rng, x, jnp.zeros((1, m.latent_dim)))}
 
     def decode(variables, z):
-        return decoder_mean_uint8(m.likelihood, vae.apply(variables["vae"], z, method=VAE.decode))
+        return to_uint8(lik.mean(vae.apply(variables["vae"], z, method=VAE.decode)))
 
     def encode(variables, x_uint8):
         return vae.apply(variables["vae"], to_signed(x_uint8), method=VAE.encode)[0]
@@ -213,7 +155,7 @@ def build(config, info) -> Method:
     def bpd(variables, x_uint8, rng):
         return iwae_terms(variables["vae"], x_uint8, rng)["bpd"]
 
-    has_bpd = m.likelihood != "bernoulli"
+    has_bpd = offset is not None
     supported = PER_EXAMPLE_METRICS if has_bpd else PER_EXAMPLE_METRICS[1:]
     return Method(
         name="vae",

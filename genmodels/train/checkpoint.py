@@ -5,7 +5,9 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
+from genmodels import data, methods, parallel
 from genmodels import workdir as workdir_lib
+from genmodels.train.state import abstract_train_state, example_batch
 
 
 CheckpointError = workdir_lib.WorkdirError
@@ -65,3 +67,19 @@ class Checkpointer:
 
     def close(self) -> None:
         self.manager.close()
+
+
+def restore_run(workdir: str, config, step: int | None = None, mesh=None):
+    """(method, info, state, step): the run in `workdir` built from `config` and restored at
+    `step` (default: the latest checkpoint), replicated over `mesh` (default: all devices)."""
+    info = data.get_info(config.data)
+    method = methods.build(config, info)
+    repl = parallel.replicated(mesh or parallel.make_mesh())
+    checkpointer = Checkpointer(workdir, read_only=True)
+    try:
+        step = checkpointer.latest_step() if step is None else step
+        state = checkpointer.restore(step, abstract_train_state(method, example_batch(info, 2),
+                                                                repl))
+    finally:
+        checkpointer.close()
+    return method, info, state, step

@@ -15,6 +15,7 @@ import numpy as np
 from genmodels import data, evaluation, methods
 from genmodels import parallel
 from genmodels import workdir as workdir_lib
+from genmodels.train import stages
 from genmodels.train.checkpoint import Checkpointer
 from genmodels.train.images import samples_to_image, save_png
 from genmodels.train.precision import check_compute_dtype
@@ -133,14 +134,11 @@ def enable_compilation_cache(directory: str | None) -> str | None:
 
 
 def prepare(config, workdir: str):
-    """The method module's optional `prepare(config, workdir) -> config` hook, run before the
-    method is built: earlier stages of multi-stage methods (ID-GAN trains its stage-1 beta-VAE
-    in W/stage1 and points the config at it). The config it returns is the one saved and
-    trained; methods without the hook get `config` unchanged."""
-    if config.get("method") not in methods.METHODS:
+    """The config that is saved and trained: genmodels.train.stages runs earlier stages of
+    multi-stage methods first (ID-GAN's stage-1 beta-VAE in W/stage1)."""
+    if config.method not in methods.METHODS:
         return config  # methods.build reports the unknown name.
-    module = importlib.import_module(methods.METHODS[config.method])
-    return module.prepare(config, workdir) if hasattr(module, "prepare") else config
+    return stages.prepare(config, workdir, train_and_evaluate)
 
 
 def train_and_evaluate(config, workdir: str, devices=None):

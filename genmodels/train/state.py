@@ -40,3 +40,14 @@ def abstract_train_state(method: Method, batch, sharding) -> TrainState:
                             batch)
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
                         shapes)
+
+
+def example_batch(info, n: int) -> dict:
+    """A batch of zeros with the dataset's keys, shapes and dtypes (for shape-only uses)."""
+    if info.kind == "image":
+        batch = {"image": jnp.zeros((n, *info.shape), jnp.uint8)}
+    else:
+        batch = {"x": jnp.zeros((n, *info.shape), jnp.float32)}
+    if info.num_classes:
+        batch["label"] = jnp.zeros((n,), jnp.int32)
+    return batch
