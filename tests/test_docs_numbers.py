@@ -20,7 +20,8 @@ import re
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOCS = ["README.md", *sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))]
+DOCS = ["README.md", *sorted(os.path.relpath(p, ROOT)
+                             for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))]
 UNITS = (1.0, 100.0, 1e3, 1e-3, 1 / 60)
 _NUMBER = re.compile(r"(?<![\w.])[-\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w.])")
 _RESULTS = re.compile(r"<!--\s*results:\s*(.+?)\s*-->")
