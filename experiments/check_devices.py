@@ -92,11 +92,11 @@ def time_train_step(config, mesh, steps: int) -> dict:
 def summary(report: dict) -> str:
     """The report as readable lines (the JSON line follows them)."""
     lines = [
-        f"process {report['process_index']} of {report['process_count']} "
-        f"(backend {report['backend']}, jax {report['jax']})",
+        (f"process {report['process_index']} of {report['process_count']} "
+         f"(backend {report['backend']}, jax {report['jax']})"),
         f"local devices ({report['local_device_count']}): {', '.join(report['local_devices'])}",
-        f"global devices: {report['device_count']} {report['device_kinds']}, per process "
-        f"{report['devices_per_process']}",
+        (f"global devices: {report['device_count']} {report['device_kinds']}, per process "
+         f"{report['devices_per_process']}"),
         f"mesh: {report['mesh']['axes']} over device ids {report['mesh']['device_ids']}",
     ]
     if "step_ms" in report:

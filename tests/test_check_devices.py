@@ -2,6 +2,7 @@
 two processes that find each other through SLURM's environment variables (jax.distributed's
 auto-detection, as under `srun`)."""
 
+import contextlib
 import json
 import math
 import os
@@ -34,7 +35,7 @@ def _check_step(report: dict) -> None:
 
 def test_forced_host_devices():
     result = subprocess.run(COMMAND, cwd=REPO, env=_env(4), capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     report = _report(result.stdout)
     assert (report["process_index"], report["process_count"]) == (0, 1)
@@ -55,17 +56,19 @@ def test_two_processes_auto_detected_from_slurm_env(tmp_path):
     slurm = {"SLURM_JOB_ID": "1", "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2",
              "JAX_COORDINATOR_PORT": str(_free_port())}
     # Output goes to files: a full pipe would block one process and hang both.
-    logs = [(open(tmp_path / f"out{i}", "w+"), open(tmp_path / f"err{i}", "w+")) for i in range(2)]
-    procs = [subprocess.Popen(
-        [*COMMAND, "--config.distributed.enabled=True"], cwd=REPO, stdout=out, stderr=err,
-        text=True, env=_env(2, SLURM_PROCID=str(i), SLURM_LOCALID=str(i), **slurm))
-        for i, (out, err) in enumerate(logs)]
-    reports = []
-    for p, (out, err) in zip(procs, logs):
-        p.wait(timeout=300)
-        out.seek(0), err.seek(0)
-        assert p.returncode == 0, err.read()[-4000:]
-        reports.append(_report(out.read()))
+    with contextlib.ExitStack() as files:
+        logs = [(files.enter_context(open(tmp_path / f"out{i}", "w+")),
+                 files.enter_context(open(tmp_path / f"err{i}", "w+"))) for i in range(2)]
+        procs = [subprocess.Popen(
+            [*COMMAND, "--config.distributed.enabled=True"], cwd=REPO, stdout=out, stderr=err,
+            text=True, env=_env(2, SLURM_PROCID=str(i), SLURM_LOCALID=str(i), **slurm))
+            for i, (out, err) in enumerate(logs)]
+        reports = []
+        for p, (out, err) in zip(procs, logs):
+            p.wait(timeout=300)
+            out.seek(0), err.seek(0)
+            assert p.returncode == 0, err.read()[-4000:]
+            reports.append(_report(out.read()))
     assert [r["process_index"] for r in reports] == [0, 1]
     for r in reports:
         assert r["process_count"] == 2 and r["device_count"] == 4
