@@ -3,11 +3,13 @@
 Nothing here downloads: the data must already be prepared in ArrayRecord format under
 `data.tfds_data_dir` (see docs/data.md). Every example is mapped to the same dict as the
 embedded datasets: `{"image": uint8 [S, S, C]}` plus `"label"` / `"factors"` where they exist.
+tensorflow-datasets is an optional extra (`genmodels[tfds]`), imported only when a TFDS dataset is
+opened, so the embedded datasets work without it.
 """
 import dataclasses
+import importlib
 
 import numpy as np
-import tensorflow_datasets as tfds
 from PIL import Image
 
 from genmodels.data.base import DatasetInfo, Source, holdout_indices, holdout_size
@@ -50,11 +52,22 @@ FACTOR_NAMES = {
 }
 
 
+def _tfds():
+    """The tensorflow_datasets module, or an ImportError naming the extra that installs it."""
+    try:
+        return importlib.import_module("tensorflow_datasets")
+    except ImportError as e:
+        raise ImportError(f"TFDS datasets ({', '.join(SPECS)}) need tensorflow-datasets, which "
+                          "is not installed: pip install 'genmodels[tfds]'. The embedded "
+                          "datasets (ring8, grid25, digits, patches, dsprites) need nothing "
+                          "extra.") from e
+
+
 def _not_prepared(spec: TfdsSpec, data_dir: str | None) -> str:
-    where = data_dir or tfds.core.constants.DATA_DIR
+    where = data_dir or _tfds().core.constants.DATA_DIR
     return (f"TFDS dataset {spec.tfds_name!r} is not prepared in ArrayRecord format under "
             f"data.tfds_data_dir={where!r}, and genmodels never downloads. On a machine with "
-            f"network, run `pip install 'genmodels[tf]'` then `tfds build {spec.tfds_name} "
+            f"network, run `pip install 'genmodels[tfds,tf]'` then `tfds build {spec.tfds_name} "
             f"--data_dir={where} --file_format=array_record` (or, in Python, "
             f"`tfds.data_source({spec.tfds_name!r}, data_dir={where!r}, download=True)`), "
             "copy the directory here and set data.tfds_data_dir to it.")
@@ -62,6 +75,7 @@ def _not_prepared(spec: TfdsSpec, data_dir: str | None) -> str:
 
 def open_split(spec: TfdsSpec, split: str, data_dir: str | None):
     """The raw TFDS data source of one split, or a FileNotFoundError saying how to prepare it."""
+    tfds = _tfds()
     try:
         return tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
     except (NotImplementedError, FileNotFoundError, AssertionError, KeyError) as e:
@@ -146,11 +160,12 @@ def split_sizes(spec: TfdsSpec, data_dir: str | None) -> tuple[int, int]:
 
 def info(name: str, image_size: int, data_dir: str | None) -> DatasetInfo:
     """Shapes come from the spec; split sizes from the prepared data, or None when it is not
-    prepared (building models, benchmarks and loading runs need no data)."""
+    prepared or tensorflow-datasets is not installed (building models, benchmarks and loading runs
+    need no data)."""
     spec = SPECS[name]
     try:
         num_train, num_test = split_sizes(spec, data_dir)
-    except FileNotFoundError:
+    except (FileNotFoundError, ImportError):
         num_train = num_test = None
     return DatasetInfo(name, "image", (image_size, image_size, spec.channels), num_train, num_test,
                        num_classes=spec.num_classes, factor_names=FACTOR_NAMES.get(name),

@@ -24,7 +24,7 @@ def _tensorboard_writer(logdir: str):
         from clu import metric_writers
     except ImportError:
         if not _warned_no_tensorboard:
-            log.warning("TensorBoard event files are off: TensorFlow is not installed. "
+            log.warning("TensorBoard event files are off: TensorFlow or clu is not installed. "
                             "Enable them with: pip install 'genmodels[tf]'.")
             _warned_no_tensorboard = True
         return None
