@@ -31,7 +31,6 @@ it if unfinished, returning at once if finished) and points model.stage1_workdir
 
 import functools
 import logging
-import os
 
 import jax
 import jax.numpy as jnp
@@ -75,6 +74,13 @@ def check_stage1_config(stage1, config, where: str = "stage1") -> None:
             "stage1.data.name / stage1.data.image_size or data.name / data.image_size to match.")
 
 
+def prepared_fields(config) -> tuple[str, ...]:
+    """Fields `prepare` fills in (model.stage1_workdir) or replaces (all of stage1.* when
+    model.stage1_workdir is given: the stage-1 run's saved config); the train loop's config
+    drift check compares them only after prepare."""
+    return ("model.stage1_workdir",) + (("stage1",) if config.model.get("stage1_workdir") else ())
+
+
 def prepare(config, workdir: str):
     """Runs (or resumes, or skips) stage 1 and returns the config with model.stage1_workdir set
     and config.stage1 replaced by the stage-1 run's saved config (what the encoder was built
@@ -98,7 +104,7 @@ def prepare(config, workdir: str):
             raise ValueError("ID-GAN needs config.stage1 (the beta-VAE config of stage 1) or an "
                              "existing stage-1 run in model.stage1_workdir.")
         check_stage1_config(config.stage1, config)
-        given = os.path.abspath(os.path.join(workdir, "stage1"))
+        given = str(workdir_lib.path(workdir_lib.absolute(workdir)) / "stage1")
         log.info("ID-GAN stage 1 (beta-VAE) in %s.", given)
         loop.train_and_evaluate(config.stage1, given)
         log.info("ID-GAN stage 2 (GAN with the frozen encoder) in %s.", workdir)
@@ -112,7 +118,7 @@ def prepare(config, workdir: str):
         log.warning("Stage-1 run %s stopped at step %d of %d; using its latest checkpoint.",
                     given, step, stage1.train.num_steps)
     with config.unlocked():
-        config.model.stage1_workdir = os.path.abspath(given)
+        config.model.stage1_workdir = workdir_lib.absolute(given)
         config.stage1 = stage1
     return config
 
@@ -233,7 +239,7 @@ def build(config, info) -> Method:
         """The stage-1 collection: loaded from model.stage1_workdir, or zeros of the right
         shapes where there is none (shape-only uses: a checkpoint restore fills them)."""
         workdir = m.get("stage1_workdir")
-        if workdir and os.path.isdir(workdir):
+        if workdir and workdir_lib.path(workdir).is_dir():
             with jax.ensure_compile_time_eval():
                 return _stage1_values(workdir, num_bank, bank_seed,
                                       config.stage1.model.to_json(sort_keys=True))
