@@ -13,8 +13,8 @@
 """
 
 import logging
-import os
 import numbers
+import os
 
 import jax
 from absl import app, flags

@@ -7,13 +7,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genmodels import data, evaluation, methods
-from genmodels import parallel
+from genmodels import data, evaluation, methods, parallel
 from genmodels import workdir as workdir_lib
 from genmodels.train.checkpoint import Checkpointer
-from genmodels.workdir import load_config
 from genmodels.train.images import image_grid, samples_to_image, save_png
 from genmodels.train.state import abstract_train_state, inference_variables
+from genmodels.workdir import load_config
 
 
 def with_iwae_k(config, k: int) -> ml_collections.ConfigDict:

@@ -23,12 +23,14 @@ import socket
 import threading
 import time
 import uuid
-from typing import Mapping
+from collections.abc import Mapping
 
 import ml_collections
 from etils import epath
 
 from genmodels import config as config_lib
+
+log = logging.getLogger(__name__)
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -139,7 +141,7 @@ def parse_metrics(text: str, where) -> list[dict]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
-            logging.warning("%s line %d is not valid JSON (a torn write?); skipped.", where, number)
+            log.warning("%s line %d is not valid JSON (a torn write?); skipped.", where, number)
     return records
 
 
@@ -301,7 +303,7 @@ def record_config(config, workdir, step: int) -> None:
         if drift:
             append_line(history, json.dumps({"step": int(step), "time": time.time(), "changed": {
                 f: list(v) for f, v in drift.items()}}, sort_keys=True))
-            logging.info("Config changes from step %d recorded in %s: %s", step, history,
+            log.info("Config changes from step %d recorded in %s: %s", step, history,
                          _show(drift))
     elif not step and history.exists():
         history.unlink()
@@ -417,7 +419,7 @@ class Lease:
                 stale = lease_staleness(holder)
                 if stale is None:
                     self._refuse(holder)
-                logging.warning("Taking over the stale lease of %s: %s.", self.workdir, stale)
+                log.warning("Taking over the stale lease of %s: %s.", self.workdir, stale)
                 self.path.unlink(missing_ok=True)
             if self._create():
                 break

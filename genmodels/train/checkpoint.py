@@ -8,7 +8,6 @@ import orbax.checkpoint as ocp
 
 from genmodels import workdir as workdir_lib
 
-
 CheckpointError = workdir_lib.WorkdirError
 
 

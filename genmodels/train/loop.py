@@ -12,13 +12,16 @@ import grain.experimental
 import jax
 import numpy as np
 
-from genmodels import data, evaluation, methods
-from genmodels import parallel
+from genmodels import data, evaluation, methods, parallel
 from genmodels import workdir as workdir_lib
 from genmodels.train.checkpoint import Checkpointer
 from genmodels.train.images import samples_to_image, save_png
 from genmodels.train.precision import check_compute_dtype
-from genmodels.train.state import abstract_train_state, inference_variables, init_train_state
+from genmodels.train.state import (
+    abstract_train_state,
+    inference_variables,
+    init_train_state,
+)
 from genmodels.train.step import make_multi_step, make_train_step
 from genmodels.train.writers import MetricsWriter
 
@@ -166,7 +169,7 @@ def take_lease(workdir: str, primary: bool):
         except workdir_lib.LeaseError as e:
             error = e
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils  # noqa: PLC0415
+        from jax.experimental import multihost_utils
         failed = multihost_utils.broadcast_one_to_all(np.int32(error is not None))
         if failed and error is None and not primary:
             error = workdir_lib.LeaseError(f"process 0 could not take the lease of {workdir}.")
