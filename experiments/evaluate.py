@@ -13,13 +13,16 @@
 """
 
 import logging
-import os
 import numbers
+import os
 
+import jax
 from absl import app, flags
 from absl import logging as absl_logging
 
+from experiments import cli
 from genmodels import api, evaluation
+from genmodels import workdir as workdir_lib
 from genmodels.metrics import report
 from genmodels.train.writers import MetricsWriter
 
@@ -43,8 +46,8 @@ def evaluate(workdir: str, step=None, metrics=None, iwae_k=None) -> dict:
         except ValueError as e:
             raise app.UsageError(f"--iwae_k: {e} Drop --iwae_k for this run.") from e
     results = api.evaluate_checkpoint(workdir, step, metrics, config)
-    writer = MetricsWriter(os.path.join(workdir, "eval"),
-                           tensorboard=config.train.get("tensorboard", True))
+    writer = MetricsWriter(str(workdir_lib.path(workdir) / workdir_lib.EVAL_DIR),
+                           primary=jax.process_index() == 0, tensorboard=config.train.get("tensorboard", True))
     writer.write_scalars(results["step"], "eval", {
         k: v for k, v in results.items()
         if isinstance(v, numbers.Number) and k not in ("step",)})
@@ -73,4 +76,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

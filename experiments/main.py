@@ -3,14 +3,18 @@
   python -m experiments.main --config=configs/vae.py --workdir=/tmp/vae
   python -m experiments.main --config=configs/gan.py:cifar10 --workdir=W --config.train.num_steps=10
   python -m experiments.main --config=configs/vae.py --workdir=/tmp/vae --mode=sample --num_samples=64
+
+Errors a user caused (config, workdir state) print one message and exit 2; --traceback (or
+GENMODELS_TRACEBACK=1) shows the traceback (experiments/cli.py, docs/workdir.md).
 """
 
 import logging
 
-from absl import app, flags
+from absl import flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
+from experiments import cli
 from genmodels import api
 from genmodels.train import loop
 
@@ -38,4 +42,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -13,6 +13,7 @@ import sys
 
 from absl import app, flags
 
+from experiments import cli
 from genmodels import sweeps
 
 _SWEEP = flags.DEFINE_string("sweep", None, "Sweep file, e.g. configs/sweeps/NAME.py.")
@@ -64,4 +65,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

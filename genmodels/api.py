@@ -1,15 +1,13 @@
 """Trained runs as Python objects: `genmodels.load(W)`, plus the eval and sample modes."""
 
-import json
-import os
+import io
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genmodels import data, evaluation, methods
-from genmodels import parallel
+from genmodels import data, evaluation, methods, parallel
 from genmodels import workdir as workdir_lib
 from genmodels.train.checkpoint import restore_run
 from genmodels.workdir import load_config
@@ -136,24 +134,31 @@ def write_samples(workdir: str, num_samples: int, seed: int = 0, config=None) ->
     traversals.png (one row per code dimension, `traversal_dims`: the first test image's code
     with that dimension set to -2 ... 2, see TrainedModel.traverse)."""
     model = load(workdir, config=config)
-    out_dir = os.path.join(workdir, "samples")
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = workdir_lib.samples_dir(workdir)
+    primary = jax.process_index() == 0  # Every process computes; process 0 writes.
+
+    def save(name, picture):
+        if primary:
+            save_png(out_dir / name, picture)
+
     x = np.concatenate([model.sample(min(256, num_samples - i), seed + i)
                         for i in range(0, num_samples, 256)])
-    path = os.path.join(out_dir, "samples.npz")
-    np.savez(path, x=x)
-    save_png(os.path.join(out_dir, "samples.png"), samples_to_image(x[:64], model.info.modes))
+    path = out_dir / "samples.npz"
+    if primary:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, x=x)
+        path.write_bytes(buffer.getvalue())
+    save("samples.png", samples_to_image(x[:64], model.info.modes))
     if model.method.encode is not None:
         test = next(data.eval_batches(model.config.data, "test", batch_size=16))["image"]
         recon = model.reconstruct(test)
-        save_png(os.path.join(out_dir, "reconstructions.png"),
-                 image_grid(np.concatenate([test, recon]), columns=16))
+        save("reconstructions.png", image_grid(np.concatenate([test, recon]), columns=16))
         rows = [model.interpolate(test[2 * i], test[2 * i + 1], 10) for i in range(4)]
-        save_png(os.path.join(out_dir, "interpolation.png"),
-                 image_grid(np.concatenate(rows), columns=10))
+        save("interpolation.png", image_grid(np.concatenate(rows), columns=10))
         if model.method.decode is not None:
             dims = traversal_dims(model.encode(test))
             grid = model.traverse(test[0], dims)  # [dims, values, H, W, C]
-            save_png(os.path.join(out_dir, "traversals.png"),
-                     image_grid(grid.reshape((-1,) + grid.shape[2:]), columns=grid.shape[1]))
-    return path
+            save("traversals.png",
+                 image_grid(grid.reshape((-1,) + grid.shape[2:]), columns=grid.shape[1]))
+    return str(path)

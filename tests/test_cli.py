@@ -129,8 +129,15 @@ def test_dcgan_rejects_unsupported_image_size(tmp_path):
 def test_cli_rejects_unknown_override_and_preset(tmp_path):
     bad_field = subprocess.run(_main(tmp_path, "--config.train.num_stepz=3"), cwd=REPO,
                                capture_output=True, text=True)
-    assert bad_field.returncode != 0 and "num_stepz" in bad_field.stderr
+    assert bad_field.returncode == 2 and "Traceback" not in bad_field.stderr
+    assert bad_field.stderr.startswith("Error: --config.train.num_stepz: configs/vae.py has no "
+                                       "field 'train.num_stepz'; did you mean train.num_steps")
+    assert len(bad_field.stderr.splitlines()) <= 3
     bad_preset = subprocess.run(
         [sys.executable, "-m", "experiments.main", "--config=configs/gan.py:cifar100",
          f"--workdir={tmp_path}"], cwd=REPO, capture_output=True, text=True)
-    assert bad_preset.returncode != 0 and "valid presets: cifar10, default, digits, grid25, ring8" in bad_preset.stderr
+    assert bad_preset.returncode == 2 and "valid presets: cifar10, default, digits, grid25, ring8" in bad_preset.stderr
+    assert len(bad_preset.stderr.splitlines()) <= 3
+    traced = subprocess.run(_main(tmp_path, "--config.train.num_stepz=3", "--traceback"),
+                            cwd=REPO, capture_output=True, text=True)
+    assert traced.returncode != 0 and "Traceback (most recent call last)" in traced.stderr

@@ -13,6 +13,7 @@ import pytest
 import configs.idgan
 import genmodels
 from genmodels import api, data, methods, models
+from genmodels import workdir as workdir_lib
 from genmodels.methods import idgan
 from genmodels.train import loop
 from genmodels.train.state import init_train_state
@@ -182,6 +183,14 @@ def test_one_command_trains_both_stages_and_resumes(tmp_path):
     assert loop.train_and_evaluate(tiny_idgan(), workdir) is None
     assert os.path.getmtime(os.path.join(stage1, "metrics.jsonl")) == mtime
     assert len(read_metrics(workdir, "train")) == 2
+
+    # A rerun that changes stage 1 is refused before either stage writes; no lease is left.
+    changed = tiny_idgan()
+    changed.stage1.model.latent_dim = 5
+    with pytest.raises(workdir_lib.ConfigDriftError, match="stage1.model.latent_dim: 4 in "):
+        loop.train_and_evaluate(changed, workdir)
+    assert not os.path.exists(os.path.join(workdir, "lease.json"))
+    assert not os.path.exists(os.path.join(stage1, "lease.json"))
 
     # The stage-2 checkpoint is self-contained: loading needs no stage-1 workdir.
     shutil.rmtree(stage1)

@@ -9,7 +9,9 @@ import pytest
 
 import genmodels
 from genmodels.train import loop
-from genmodels.train.checkpoint import CheckpointError
+from genmodels import api
+from genmodels.train.checkpoint import (CheckpointError, CheckpointMismatchError,
+                                        CorruptCheckpointError)
 from genmodels.workdir import read_metrics
 from tests.helpers import flat_params, tiny_gan, tiny_points_gan, tiny_vae
 
@@ -146,9 +148,17 @@ def test_missing_and_corrupt_checkpoints(tmp_path):
         for name in files:
             if "manifest" in name or name.startswith("d"):
                 open(os.path.join(root, name), "wb").write(b"garbage")
-    with pytest.raises(CheckpointError, match="cannot be restored.*Delete that step directory"):
+    with pytest.raises(CorruptCheckpointError,
+                       match="cannot be restored: it is corrupt.*Step 3 restores: delete .*6"):
         genmodels.load(workdir)
     assert genmodels.load(workdir, step=3).step == 3
+    # A readable checkpoint under another config: a mismatch naming the field, no fallback.
+    other = tiny_vae()
+    other.model.latent_dim = 7
+    with pytest.raises(CheckpointMismatchError, match="model.latent_dim \\(4 there, 7 here\\)"
+                       ) as error:
+        api.load(workdir, step=3, config=other)
+    assert "delete" not in str(error.value).lower()
 
 
 def test_weight_clipping_generator_ema_and_penalty_in_the_step():

@@ -31,7 +31,6 @@ it if unfinished, returning at once if finished) and points model.stage1_workdir
 
 import functools
 import logging
-import os
 
 import jax
 import jax.numpy as jnp
@@ -197,7 +196,7 @@ def build(config, info) -> Method:
         """The stage-1 collection: loaded from model.stage1_workdir, or zeros of the right
         shapes where there is none (shape-only uses: a checkpoint restore fills them)."""
         workdir = m.get("stage1_workdir")
-        if workdir and os.path.isdir(workdir) and _stage1_loader is not None:
+        if workdir and workdir_lib.path(workdir).is_dir() and _stage1_loader is not None:
             with jax.ensure_compile_time_eval():
                 return _stage1_values(workdir, num_bank, bank_seed,
                                       config.stage1.model.to_json(sort_keys=True))

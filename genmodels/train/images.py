@@ -4,6 +4,7 @@ import io
 import math
 
 import numpy as np
+from etils import epath
 from PIL import Image
 
 
@@ -43,7 +44,12 @@ def samples_to_image(samples: np.ndarray, reference: np.ndarray | None = None) -
     return scatter_image(samples, reference)
 
 
-def save_png(path: str, image: np.ndarray) -> None:
+def save_png(path, image: np.ndarray) -> None:
+    """Writes a uint8 HWC image as PNG to `path` (local or remote, through etils.epath)."""
     if image.shape[-1] == 1:
         image = image[..., 0]
-    Image.fromarray(image).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="png")
+    path = epath.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())

@@ -12,14 +12,17 @@ import grain.experimental
 import jax
 import numpy as np
 
-from genmodels import data, evaluation, methods
-from genmodels import parallel
+from genmodels import data, evaluation, methods, parallel
 from genmodels import workdir as workdir_lib
 from genmodels.train import stages
 from genmodels.train.checkpoint import Checkpointer
 from genmodels.train.images import samples_to_image, save_png
 from genmodels.train.precision import check_compute_dtype
-from genmodels.train.state import abstract_train_state, inference_variables, init_train_state
+from genmodels.train.state import (
+    abstract_train_state,
+    inference_variables,
+    init_train_state,
+)
 from genmodels.train.step import make_multi_step, make_train_step
 from genmodels.train.writers import MetricsWriter
 
@@ -81,15 +84,14 @@ class _MetricsBuffer:
 def _write_samples(workdir, writer, step, samples, info) -> None:
     picture = samples_to_image(parallel.to_host(samples), info.modes)
     if writer.primary:
-        os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-        save_png(os.path.join(workdir, "samples", f"step_{step:08d}.png"), picture)
+        save_png(workdir_lib.samples_dir(workdir) / f"step_{step:08d}.png", picture)
     writer.write_images(step, {"samples": picture})
 
 
 def check_steps_per_call(config) -> None:
     """Logging, checkpoints, samples and evaluation happen between device calls, so their
     intervals (and num_steps) must be multiples of train.steps_per_call."""
-    k = config.train.get("steps_per_call", 1)
+    k = config.train.steps_per_call
     if k < 1:
         raise ValueError(f"train.steps_per_call={k} must be >= 1.")
     intervals = {"train.num_steps": config.train.num_steps, "train.log_every":
@@ -141,14 +143,51 @@ def prepare(config, workdir: str):
     return stages.prepare(config, workdir, train_and_evaluate)
 
 
+def check_drift(config, workdir: str) -> None:
+    """Refuses (ConfigDriftError) a run whose config changes fields W's checkpoints depend on,
+    before anything is written. Fields the method's prepare hook fills in or replaces (its
+    optional `prepared_fields(config)`) are left to the check after prepare."""
+    workdir_lib.check_drift(config, workdir, stages.prepared_fields(config))
+
+
+def take_lease(workdir: str, primary: bool):
+    """Process 0 takes W's lease (workdir.Lease); on multi-host runs every process learns
+    whether it got it, so all stop together when it did not. Returns the lease (None on the
+    other processes)."""
+    lease, error = None, None
+    if primary:
+        try:
+            lease = workdir_lib.Lease(workdir).acquire()
+        except workdir_lib.LeaseError as e:
+            error = e
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        failed = multihost_utils.broadcast_one_to_all(np.int32(error is not None))
+        if failed and error is None and not primary:
+            error = workdir_lib.LeaseError(f"process 0 could not take the lease of {workdir}.")
+    if error is not None:
+        raise error
+    return lease
+
+
 def train_and_evaluate(config, workdir: str, devices=None):
     """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final state
     (None if the run had already finished). `devices` defaults to all devices of all hosts."""
     parallel.maybe_initialize_distributed(config.distributed)
     primary = jax.process_index() == 0
-    os.makedirs(workdir, exist_ok=True)
-    enable_compilation_cache(config.train.get("compilation_cache_dir"))
+    check_drift(config, workdir)  # Before anything is written.
+    lease = take_lease(workdir, primary)
+    try:
+        return _train(config, workdir, devices, primary, lease)
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def _train(config, workdir, devices, primary, lease):
+    enable_compilation_cache(config.train.compilation_cache_dir)
     config = prepare(config, workdir)
+    check_drift(config, workdir)  # Now with the fields prepare filled in.
 
     # Everything that can be wrong with the config fails here, before any compilation.
     info = data.get_info(config.data)
@@ -157,36 +196,38 @@ def train_and_evaluate(config, workdir: str, devices=None):
     parallel.check_batch_size(config.data.batch_size, "data.batch_size", mesh)
     repl, stacked_sharding = parallel.replicated(mesh), parallel.stacked_data_sharding(mesh)
     evaluator = evaluation.Evaluator(method, config, mesh)
-    if primary:
-        workdir_lib.save_config(config, workdir)
-
     num_steps = config.train.num_steps
     check_steps_per_call(config)
-    compute_dtype = config.train.get("compute_dtype", "float32")
+    compute_dtype = config.train.compute_dtype
     check_compute_dtype(compute_dtype)
-    checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
-    start = checkpointer.latest_step() or 0
+
+    start = workdir_lib.latest_step(workdir) or 0
     if start >= num_steps:
         log.info("Run in %s already finished (step %d of %d).", workdir, start, num_steps)
         return None
-    writer = MetricsWriter(workdir, primary, tensorboard=config.train.get("tensorboard", True))
-    writer.truncate_after(start)
-
-    k = config.train.get("steps_per_call", 1)
+    checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
+    k = config.train.steps_per_call
     calls = device_batches(
         data.train_dataset(config.data, batch_size=config.data.batch_size, seed=config.seed,
                            start_step=start),
-        k, stacked_sharding, config.data.get("device_prefetch", 2))
+        k, stacked_sharding, config.data.device_prefetch)
+    writer = None
     try:  # From here on, stop the prefetch thread and close the checkpointer on any exit.
         first_call = next(calls)
         batch = jax.tree.map(lambda x: x[0], first_call)  # One step's batch, for init and restore.
         seed_key = jax.random.PRNGKey(config.seed)
         init = jax.jit(functools.partial(init_train_state, method), out_shardings=repl)
         if start:
-            state = checkpointer.restore(start, abstract_train_state(method, batch, repl))
+            state = checkpointer.restore(start, abstract_train_state(method, batch, repl),
+                                         config=config)
             log.info("Resumed from step %d in %s.", start, workdir)
         else:
             state = init(seed_key, batch)
+        # W's checkpoint restored under this config: only now are W's files written.
+        if primary:
+            workdir_lib.record_config(config, workdir, start)
+        writer = MetricsWriter(workdir, primary, tensorboard=config.train.tensorboard)
+        writer.truncate_after(start)
 
         step_fn = make_train_step(method, compute_dtype)
         train_call = jax.jit(make_multi_step(step_fn, k), in_shardings=(repl, stacked_sharding),
@@ -211,6 +252,8 @@ def train_and_evaluate(config, workdir: str, devices=None):
             else:
                 window_steps += k
 
+            if lease is not None:
+                lease.check()  # Stop before writing if another process took W over.
             checkpoint_due = _is_due(done, config.train.checkpoint_every, last)
             if checkpoint_due or _is_due(done, config.train.log_every, last):
                 buffer.check_finite(last_checkpoint)
@@ -246,5 +289,6 @@ def train_and_evaluate(config, workdir: str, devices=None):
         calls.close()  # Stops the prefetch thread.
         checkpointer.wait()
         checkpointer.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
     return state

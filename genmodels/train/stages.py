@@ -4,7 +4,6 @@ ID-GAN trains its stage-1 beta-VAE in W/stage1 (a nested ordinary run) and point
 config at it. `prepare` is called by genmodels.train.loop.train_and_evaluate before building."""
 
 import logging
-import os
 
 import ml_collections
 
@@ -23,7 +22,7 @@ def idgan_stage1(config, workdir: str, train) -> ml_collections.ConfigDict:
     from genmodels.train import loop  # noqa: PLC0415 (loop imports methods)
 
     config = config.copy_and_resolve_references()
-    given = config.model.get("stage1_workdir")
+    given = config.model.stage1_workdir
     if not given and workdir_lib.latest_step(workdir):
         # Stage 2 already started in W: its checkpoint holds the encoder and bank; reuse the
         # stage-1 workdir it recorded (which need not exist any more).
@@ -39,7 +38,7 @@ def idgan_stage1(config, workdir: str, train) -> ml_collections.ConfigDict:
             raise ValueError("ID-GAN needs config.stage1 (the beta-VAE config of stage 1) or an "
                              "existing stage-1 run in model.stage1_workdir.")
         idgan.check_stage1_config(config.stage1, config)
-        given = os.path.abspath(os.path.join(workdir, "stage1"))
+        given = str(workdir_lib.path(workdir_lib.absolute(workdir)) / "stage1")
         log.info("ID-GAN stage 1 (beta-VAE) in %s.", given)
         train(config.stage1, given)
         log.info("ID-GAN stage 2 (GAN with the frozen encoder) in %s.", workdir)
@@ -53,7 +52,7 @@ def idgan_stage1(config, workdir: str, train) -> ml_collections.ConfigDict:
         log.warning("Stage-1 run %s stopped at step %d of %d; using its latest checkpoint.",
                     given, step, stage1.train.num_steps)
     with config.unlocked():
-        config.model.stage1_workdir = os.path.abspath(given)
+        config.model.stage1_workdir = workdir_lib.absolute(given)
         config.stage1 = stage1
     return config
 
@@ -67,8 +66,17 @@ def stage1_encoder_of(stage1_workdir: str):
 
 idgan.set_stage1_loader(stage1_encoder_of)
 
+def idgan_prepared_fields(config) -> tuple[str, ...]:
+    """Fields idgan_stage1 fills in (model.stage1_workdir) or replaces (all of stage1.* when
+    model.stage1_workdir is given: the stage-1 run's saved config)."""
+    return ("model.stage1_workdir",) + (("stage1",) if config.model.stage1_workdir else ())
+
+
 # method -> the stages to run before it: f(config, workdir, train) -> config to build and save.
 EARLIER_STAGES = {"idgan": idgan_stage1}
+# method -> f(config) -> the fields its earlier stages set, which the workdir's config drift check
+# compares only after they ran.
+PREPARED_FIELDS = {"idgan": idgan_prepared_fields}
 
 
 def prepare(config, workdir: str, train) -> ml_collections.ConfigDict:
@@ -76,3 +84,8 @@ def prepare(config, workdir: str, train) -> ml_collections.ConfigDict:
     (those of EARLIER_STAGES; other methods get `config` unchanged)."""
     stage = EARLIER_STAGES.get(config.method)
     return stage(config, workdir, train) if stage else config
+
+
+def prepared_fields(config) -> tuple[str, ...]:
+    fields = PREPARED_FIELDS.get(config.method)
+    return tuple(fields(config)) if fields else ()

@@ -8,9 +8,11 @@ console need nothing beyond the standard library.
 import json
 import logging
 import math
-import os
 
 import numpy as np
+from etils import epath
+
+from genmodels import workdir as workdir_lib
 
 log = logging.getLogger(__name__)
 
@@ -39,32 +41,31 @@ def _to_json_number(value) -> float | int | None:
 
 
 class MetricsWriter:
-    """Writes {"step", "split", **scalars} lines; only the primary host writes anything."""
+    """Writes {"step", "split", **scalars} lines to DIR/metrics.jsonl (DIR local or remote,
+    through etils.epath); only the primary host writes anything."""
 
     def __init__(self, workdir: str, primary: bool = True, tensorboard: bool = True):
         self.primary = primary
-        self.path = os.path.join(workdir, "metrics.jsonl")
-        self.tensorboard = _tensorboard_writer(workdir) if (primary and tensorboard) else None
+        self.path = epath.Path(workdir) / workdir_lib.METRICS
+        self.tensorboard = (_tensorboard_writer(str(workdir)) if (primary and tensorboard)
+                            else None)
 
     def truncate_after(self, step: int) -> None:
-        """Drops lines past `step`: a resumed run rewrites them, so the file matches a run that
-        was never interrupted."""
-        if not self.primary or not os.path.exists(self.path):
+        """Drops lines past `step` (a resumed run rewrites them, so the file matches a run that
+        was never interrupted) and lines torn by a crash (skipped with a warning)."""
+        if not self.primary or not self.path.exists():
             return
-        with open(self.path) as f:
-            kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.writelines(kept)
-        os.replace(tmp, self.path)
+        kept = [json.dumps(r) + "\n" for r in workdir_lib.parse_metrics(self.path.read_text(),
+                                                                       self.path)
+                if r["step"] <= step]
+        workdir_lib.write_text_atomic(self.path, "".join(kept))
 
     def write_scalars(self, step: int, split: str, scalars: dict) -> None:
         if not self.primary:
             return
         record = {"step": int(step), "split": split}
         record.update({k: _to_json_number(v) for k, v in sorted(scalars.items())})
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        workdir_lib.append_line(self.path, json.dumps(record))
         if self.tensorboard is not None:
             prefix = "" if split == "train" else f"{split}/"
             self.tensorboard.write_scalars(step, {prefix + k: v for k, v in scalars.items()})
