@@ -183,7 +183,7 @@ def test_stale_lease_is_taken_over(tmp_path, caplog, holder):
 
 
 def test_heartbeat_refreshes_and_a_lost_lease_stops_the_holder(tmp_path, monkeypatch):
-    monkeypatch.setattr(workdir_lib, "HEARTBEAT_S", 0.02)
+    monkeypatch.setattr(workdir_lib.lease, "HEARTBEAT_S", 0.02)
     workdir = str(tmp_path)
     lease = workdir_lib.Lease(workdir).acquire()
     first = workdir_lib.read_lease(workdir)["heartbeat"]
