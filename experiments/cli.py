@@ -37,16 +37,26 @@ def _argv_value(argv, name: str) -> str | None:
     return None
 
 
-def config_field_names(spec: str) -> list[str]:
-    """Every dotted field (and section) name of the config file `spec` (PATH[:PRESET])."""
+def _load_config(spec: str):
     path, _, preset = spec.partition(":")
     module_spec = importlib.util.spec_from_file_location("_genmodels_cli_config", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    config = module.get_config(preset) if preset else module.get_config()
-    fields = config_lib.flatten(config.to_dict())
+    return module.get_config(preset) if preset else module.get_config()
+
+
+def config_field_names(spec: str) -> list[str]:
+    """Every dotted field (and section) name of the config file `spec` (PATH[:PRESET])."""
+    fields = config_lib.flatten(_load_config(spec).to_dict())
     sections = {f.rsplit(".", i)[0] for f in fields for i in range(1, f.count(".") + 1)}
     return sorted(set(fields) | sections)
+
+
+def _not_read_by(spec: str, field: str) -> str:
+    """", which method 'M' does not read" for a field outside the common sections."""
+    if field.split(".")[0] in config_lib.COMMON_SECTIONS:
+        return ""
+    return f" (a field that method {_load_config(spec).method!r} does not read)"
 
 
 def unknown_field_message(argv, error: Exception) -> str:
@@ -63,7 +73,8 @@ def unknown_field_message(argv, error: Exception) -> str:
         field = arg[len("--config."):].split("=", 1)[0]
         if field not in names:
             close = difflib.get_close_matches(field, names, n=3, cutoff=0.6)
-            lines.append(f"--config.{field}: {spec} has no field {field!r}" + (
+            lines.append(f"--config.{field}: {spec} has no field {field!r}"
+                         + _not_read_by(spec, field) + (
                 f"; did you mean {', '.join(close)}?" if close else
                 "; see the config file for its fields."))
     return "\n".join(lines) or f"bad --config override: {' '.join(str(error).split())}"

@@ -1,5 +1,6 @@
 """experiments.main as a user runs it: kill and resume, TensorFlow-free runs, config errors."""
 
+import importlib
 import os
 import signal
 import subprocess
@@ -9,7 +10,9 @@ import time
 import numpy as np
 import pytest
 
+import configs.gan
 import genmodels
+from genmodels import data, methods
 from genmodels.train import loop
 from genmodels.workdir import read_metrics
 from tests.helpers import REPO, flat_params, run_python, tiny_gan, tiny_vae
@@ -141,3 +144,31 @@ def test_cli_rejects_unknown_override_and_preset(tmp_path):
     traced = subprocess.run(_main(tmp_path, "--config.train.num_stepz=3", "--traceback"),
                             cwd=REPO, capture_output=True, text=True)
     assert traced.returncode != 0 and "Traceback (most recent call last)" in traced.stderr
+
+
+def test_a_field_the_method_does_not_read_is_refused_naming_field_and_method(tmp_path):
+    """ALI inherits the GAN's generator but has no gradient penalty: --config.losses.penalty on
+    ALI fails before anything is built or written, naming the field and the method."""
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.main", "--config=configs/ali.py",
+         f"--workdir={tmp_path / 'w'}", "--config.losses.penalty=r1"],
+        cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "losses.penalty" in result.stderr and "method 'ali' does not read" in result.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_methods_build_refuses_fields_the_method_does_not_read():
+    """The same check on a config built in Python: a GAN config relabelled as ALI keeps the
+    GAN-only fields, and methods.build names every one with the method."""
+    config = configs.gan.get_config("ring8")
+    config.method = "ali"
+    with pytest.raises(ValueError) as error:
+        methods.build(config, data.get_info(config.data))
+    message = str(error.value)
+    for field in ("losses.penalty", "model.pack", "model.ema_decay", "losses.weight_clip"):
+        assert field in message
+    assert "not read by method 'ali'" in message
+    for name in ("ali", "bgan", "gan"):  # The shipped configs pass the check.
+        config = importlib.import_module(f"configs.{name}").get_config("ring8")
+        methods.build(config, data.get_info(config.data))
