@@ -20,7 +20,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from genmodels import api, evaluation
-from genmodels.metrics import report
+from genmodels.sweeps import report
 from genmodels.train.writers import MetricsWriter
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory.")

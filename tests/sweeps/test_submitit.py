@@ -1,0 +1,56 @@
+"""experiments.sweep --launcher=submitit_local: one job array through submitit's LocalExecutor
+(the SLURM launcher's code path, with real jobs on this machine), aggregation of results.csv
+after the jobs, and a re-submission that skips finished runs."""
+
+import csv
+import json
+import os
+import shutil
+
+import pytest
+
+from genmodels import sweeps
+from tests.sweeps.test_sweeps import _cli, _sweep_file
+
+pytest.importorskip("submitit")  # In the dev extra; optional for users (the slurm extra).
+
+
+def test_submitit_local_sweep_aggregates_and_resubmission_skips_finished_runs(tmp_path):
+    path = _sweep_file(tmp_path, "seeds(2)")
+    root = tmp_path / "root"
+    first = _cli(f"--sweep={path}", f"--workdir={root}", "--launcher=submitit_local")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Submitted 2 run(s) as job array" in first.stderr
+    done, cut = root / "tiny" / "seed-0", root / "tiny" / "seed-1"
+    assert sweeps.is_finished(str(done)) and sweeps.is_finished(str(cut))
+    manifest = json.loads((root / "tiny" / "submitted.json").read_text())
+    assert sorted(manifest["jobs"]) == ["seed-0", "seed-1"]
+    assert os.path.isdir(manifest["folder"])  # submitit's job files: ROOT/<sweep>/submitit.
+    with open(root / "tiny" / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["id"] for r in rows] == ["seed-0", "seed-1"] and all(r["step"] == "2" for r in rows)
+    assert "modes" in rows[0] and all(r["modes"] for r in rows)
+
+    # seed-1 was cut before its final checkpoint: only it is submitted again, and it resumes.
+    untouched = {n: os.stat(done / n).st_mtime_ns for n in ("log.txt", "metrics.jsonl")}
+    shutil.rmtree(cut / "checkpoints" / "2")
+    os.remove(root / "tiny" / "results.csv")
+    second = _cli(f"--sweep={path}", f"--workdir={root}", "--launcher=submitit_local")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "skipped 1 finished run(s) of 2" in second.stderr
+    assert "Submitted 1 run(s)" in second.stderr
+    assert sorted(json.loads((root / "tiny" / "submitted.json").read_text())["jobs"]) == [
+        "seed-1"]
+    assert sweeps.is_finished(str(cut))
+    assert {n: os.stat(done / n).st_mtime_ns for n in untouched} == untouched
+    assert (cut / "log.txt").read_text().count("=== ") == 2
+    with open(root / "tiny" / "results.csv") as f:
+        assert [r["step"] for r in csv.DictReader(f)] == ["2", "2"]
+
+
+def test_missing_submitit_and_remote_job_folder_are_named(tmp_path, monkeypatch):
+    with pytest.raises(sweeps.SweepError, match="--submitit_dir"):
+        sweeps.make_executor("slurm", "gs://bucket/sweeps/x/submitit", {})
+    monkeypatch.setitem(__import__("sys").modules, "submitit", None)
+    with pytest.raises(sweeps.SweepError, match=r"pip install 'genmodels\[slurm\]'"):
+        sweeps.make_executor("slurm", str(tmp_path), {})
