@@ -59,8 +59,9 @@ def _launch(sweep, runs) -> list:
              f"time" + (f", {threads} thread(s) each of {cores} cores." if threads else "."))
         return sweeps.run_all(runs, _PARALLEL.value, log=_err)
     folder = _SUBMITIT_DIR.value or os.path.join(sweep.root, "submitit")
-    executor = sweeps.make_executor(_LAUNCHER.value, folder, _SLURM.value.to_dict()
-                                    if _LAUNCHER.value == "slurm" else {})
+    params = ({"job_name": f"sweep-{sweep.name}", **_SLURM.value.to_dict()}
+              if _LAUNCHER.value == "slurm" else {})
+    executor = sweeps.make_executor(_LAUNCHER.value, folder, params)
     skipped, submitted = sweeps.submit(sweep, runs, executor, log=_err)
     wait = _WAIT.value if _WAIT.value is not None else _LAUNCHER.value == "submitit_local"
     if submitted and not wait:

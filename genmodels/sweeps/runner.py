@@ -214,7 +214,11 @@ def make_executor(kind: str, folder: str, params: Mapping):
         raise SweepError(f"submitit keeps its job files in a local (shared) directory, not "
                          f"{folder}; give one with --submitit_dir.")
     if kind == "slurm":
-        executor = submitit.SlurmExecutor(folder=folder)
+        try:
+            executor = submitit.SlurmExecutor(folder=folder)
+        except RuntimeError as e:  # No srun on PATH.
+            raise SweepError(f"--launcher=slurm: {e} Submit from a SLURM login node, or use "
+                             "--print_commands with your scheduler.") from e
     elif kind == "submitit_local":
         executor = submitit.LocalExecutor(folder=folder)
     else:

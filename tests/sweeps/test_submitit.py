@@ -48,6 +48,33 @@ def test_submitit_local_sweep_aggregates_and_resubmission_skips_finished_runs(tm
         assert [r["step"] for r in csv.DictReader(f)] == ["2", "2"]
 
 
+def test_slurm_launcher_submits_one_job_array_with_the_sbatch_options(tmp_path):
+    """Without a cluster: fake `srun` and `sbatch` on PATH; sbatch keeps the script it gets."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "sbatch").write_text(f"#!/bin/sh\ncp \"$1\" {tmp_path}/job.sh\n"
+                                    "echo Submitted batch job 4242\n")
+    for name in ("srun", "sbatch"):
+        os.chmod(bin_dir / name, 0o755)
+    path = _sweep_file(tmp_path, "seeds(2)")
+    root = tmp_path / "root"
+    result = _cli(f"--sweep={path}", f"--workdir={root}", "--launcher=slurm",
+                  "--slurm.partition=gpu", "--slurm.gpus_per_task=1", "--slurm.time=240",
+                  env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Submitted 2 run(s) as job array 4242" in result.stderr
+    assert "--aggregate_only" in result.stderr  # It did not wait: nothing ran.
+    script = (tmp_path / "job.sh").read_text()
+    for option in ("--array=0-1%2", "--partition=gpu", "--gpus-per-task=1", "--time=240",
+                   "--job-name=sweep-tiny"):
+        assert f"#SBATCH {option}\n" in script
+    assert "--mem" not in script and "--account" not in script  # Unset: SLURM's defaults.
+    assert json.loads((root / "tiny" / "submitted.json").read_text())["jobs"] == {
+        "seed-0": "4242_0", "seed-1": "4242_1"}
+    assert not (root / "tiny" / "seed-0").exists()
+
+
 def test_missing_submitit_and_remote_job_folder_are_named(tmp_path, monkeypatch):
     with pytest.raises(sweeps.SweepError, match="--submitit_dir"):
         sweeps.make_executor("slurm", "gs://bucket/sweeps/x/submitit", {})
