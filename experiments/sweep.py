@@ -26,7 +26,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Root directory; runs go to ROOT
 _LAUNCHER = flags.DEFINE_enum("launcher", "local", ["local", "slurm", "submitit_local"],
                               "local: subprocesses here (--parallel at a time); slurm: one SLURM "
                               "job array through submitit; submitit_local: submitit's local "
-                              "executor (jobs on this machine, as on SLURM).")
+                              "executor, every task at once on this machine (to check the "
+                              "SLURM path on a small sweep).")
 _PARALLEL = flags.DEFINE_integer("parallel", 1, "Runs at a time (threads are split between them).",
                                  lower_bound=1)
 _PRINT = flags.DEFINE_boolean("print_commands", False,

@@ -60,20 +60,24 @@ def markdown_table(rows: list[dict]) -> str:
                                         for r in rows])
 
 
-def _scatter(rows: list[dict], x: str, y: str, path, title: str) -> str:
-    """One point per run that has both keys; the runs left out are named in the title, with
-    those measured in another feature space said so."""
+def split_rows(rows: list[dict], x: str, y: str) -> tuple[list[dict], str]:
+    """The rows that have both keys, and a note naming the others: those without the keys, and
+    (for a Fréchet key) those measured in another feature space."""
     points = [r for r in rows if r.get(x) is not None and r.get(y) is not None]
     left_out = [r for r in rows if r not in points]
-    if left_out:
-        other = [r["run"] for r in left_out if y in FRECHET_KEYS and
-                 any(r.get(k) is not None for k in FRECHET_KEYS if k != y)]
-        rest = [r["run"] for r in left_out if r["run"] not in other]
-        title += "".join([f"\n(no {x}/{y}: {', '.join(rest)})" if rest else "",
-                          f"\n(other feature space: {', '.join(other)})" if other else ""])
+    other = [r["run"] for r in left_out if y in FRECHET_KEYS and
+             any(r.get(k) is not None for k in FRECHET_KEYS if k != y)]
+    rest = [r["run"] for r in left_out if r["run"] not in other]
+    note = "".join([f"\n(no {x}/{y}: {', '.join(rest)})" if rest else "",
+                    f"\n(other feature space: {', '.join(other)})" if other else ""])
+    return points, note
+
+
+def _scatter(rows: list[dict], x: str, y: str, path, title: str) -> str:
+    points, note = split_rows(rows, x, y)
     series = [(r["run"], [(r[x], r[y])]) for r in points]
-    return tables.scatter(series, x, y, path, title, unit_square=x in ("precision", "recall"),
-                          legend_outside=True)
+    return tables.scatter(series, x, y, path, title + note,
+                          unit_square=x in ("precision", "recall"), legend_outside=True)
 
 
 def write_report(workdirs: list[str], out_dir: str, evaluate=None) -> dict:
