@@ -5,6 +5,7 @@ finished runs and let interrupted ones resume from their latest checkpoint."""
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -185,7 +186,7 @@ class RunTask:
     def __call__(self, run_id: str, argv: Sequence[str], workdir: str, num_steps: int) -> str:
         if workdir_lib.is_finished(workdir, num_steps):
             return "skipped"
-        log_file = _open_log(workdir, " ".join(argv))
+        log_file = _open_log(workdir, shlex.join(argv))
         try:
             returncode = subprocess.run(list(argv), cwd=self.cwd, stdout=log_file,
                                         stderr=subprocess.STDOUT).returncode

@@ -31,20 +31,23 @@ def test_submitit_local_sweep_aggregates_and_resubmission_skips_finished_runs(tm
     assert [r["id"] for r in rows] == ["seed-0", "seed-1"] and all(r["step"] == "2" for r in rows)
     assert "modes" in rows[0] and all(r["modes"] for r in rows)
 
-    # seed-1 was cut before its final checkpoint: only it is submitted again, and it resumes.
+    # seed-1 was cut before its final checkpoint: a re-submission (the CLI's library calls, here
+    # in-process) submits only it, and it resumes.
     untouched = {n: os.stat(done / n).st_mtime_ns for n in ("log.txt", "metrics.jsonl")}
     shutil.rmtree(cut / "checkpoints" / "2")
     os.remove(root / "tiny" / "results.csv")
-    second = _cli(f"--sweep={path}", f"--workdir={root}", "--launcher=submitit_local")
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "skipped 1 finished run(s) of 2" in second.stderr
-    assert "Submitted 1 run(s)" in second.stderr
+    sweep, lines = sweeps.load_sweep(path, str(root)), []
+    executor = sweeps.make_executor("submitit_local", manifest["folder"], {})
+    skipped, submitted = sweeps.submit(sweep, sweep.runs, executor, log=lines.append)
+    assert [o.run.id for o in skipped] == ["seed-0"] and [r.id for r, _ in submitted] == ["seed-1"]
+    assert lines[0] == "skipped 1 finished run(s) of 2"
     assert sorted(json.loads((root / "tiny" / "submitted.json").read_text())["jobs"]) == [
         "seed-1"]
+    assert [o.status for o in sweeps.wait(submitted, log=lines.append)] == ["ok"]
     assert sweeps.is_finished(str(cut))
     assert {n: os.stat(done / n).st_mtime_ns for n in untouched} == untouched
     assert (cut / "log.txt").read_text().count("=== ") == 2
-    with open(root / "tiny" / "results.csv") as f:
+    with open(sweeps.aggregate(sweep)["csv"]) as f:
         assert [r["step"] for r in csv.DictReader(f)] == ["2", "2"]
 
 
