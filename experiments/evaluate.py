@@ -23,7 +23,7 @@ from absl import logging as absl_logging
 from experiments import cli
 from genmodels import api, evaluation
 from genmodels import workdir as workdir_lib
-from genmodels.metrics import report
+from genmodels.sweeps import report
 from genmodels.train.writers import MetricsWriter
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory.")

@@ -1,5 +1,5 @@
 """The VAE family: the IWAE bound, beta-VAE, AE and RAE (regularisers, ex-post densities),
-their configs, sweeps and errors."""
+their configs and errors."""
 
 import os
 
@@ -13,14 +13,14 @@ import configs.ae
 import configs.betavae
 import configs.rae
 import genmodels
-from genmodels import data, methods, sweeps
+from genmodels import data, methods
 from genmodels.methods import rae as rae_lib
 from genmodels.losses import likelihood as likelihood_lib
 from genmodels.methods import vae as vae_lib
 from genmodels.nn.spectral import power_iteration_sigma
 from genmodels.train import loop
 from genmodels.workdir import read_metrics
-from tests.helpers import REPO, tiny_vae
+from tests.helpers import tiny_vae
 
 TINY_TRAIN = dict(num_steps=4, log_every=2, checkpoint_every=4, sample_every=4)
 
@@ -390,7 +390,7 @@ def test_vae_load_bpd_is_the_iwae_bound_of_eval(tmp_path):
     np.testing.assert_allclose(model.bpd(x, seed=4), expected, rtol=1e-6)
 
 
-# --- presets, errors, sweeps -------------------------------------------------------------------
+# --- presets and errors -----------------------------------------------------------------------
 
 def test_rae_presets_follow_the_paper_latent_sizes():
     sizes = {p: configs.rae.get_config(p).model.latent_dim
@@ -427,22 +427,3 @@ def test_unfitted_rae_refuses_to_sample():
     method, _, variables = _rae_setup(_tiny_rae("none"))
     with pytest.raises(ValueError, match="prepare_sampling"):
         method.sample(variables, jax.random.PRNGKey(0), 2)
-
-
-def test_sweep_files_expand_and_validate(tmp_path):
-    rae_sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/rae_regularisers.py"),
-                                  str(tmp_path))
-    assert len(rae_sweep.runs) == 5 * 3 and rae_sweep.metrics == ["recon", "psnr"]
-    regs = [(r.config.model.regularizer, r.config.model.reg_weight, r.config.model.beta)
-            for r in rae_sweep.runs]
-    assert sorted(set(regs)) == [("gp", 1e-2, 1e-3), ("l2", 1e-4, 1e-3), ("none", 0.0, 0.0),
-                                 ("none", 0.0, 1e-3), ("spectral_norm", 0.0, 1e-3)]
-    assert all(r.config.data.name == "digits" for r in rae_sweep.runs)
-    beta_sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/beta_vae_dsprites.py"),
-                                   str(tmp_path))
-    assert len(beta_sweep.runs) == 5 * 3 and "mig" in beta_sweep.metrics
-    assert sorted({r.config.model.beta for r in beta_sweep.runs}) == [1.0, 2.0, 4.0, 8.0, 16.0]
-    assert all(r.config.data.name == "dsprites" and "mig" in r.config.eval.metrics
-               and "elbo" in r.config.eval.metrics for r in beta_sweep.runs)
-    assert len({r.id for r in rae_sweep.runs + beta_sweep.runs}) == 30
-    assert not os.listdir(tmp_path)

@@ -106,6 +106,25 @@ def test_shipped_grid25_sweep_expands_and_validates(tmp_path):
     assert not os.listdir(tmp_path)  # Loading writes nothing.
 
 
+def test_shipped_vae_family_sweeps_expand_and_validate(tmp_path):
+    rae_sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/rae_regularisers.py"),
+                                  str(tmp_path))
+    assert len(rae_sweep.runs) == 5 * 3 and rae_sweep.metrics == ["recon", "psnr"]
+    regs = [(r.config.model.regularizer, r.config.model.reg_weight, r.config.model.beta)
+            for r in rae_sweep.runs]
+    assert sorted(set(regs)) == [("gp", 1e-2, 1e-3), ("l2", 1e-4, 1e-3), ("none", 0.0, 0.0),
+                                 ("none", 0.0, 1e-3), ("spectral_norm", 0.0, 1e-3)]
+    assert all(r.config.data.name == "digits" for r in rae_sweep.runs)
+    beta_sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/beta_vae_dsprites.py"),
+                                   str(tmp_path))
+    assert len(beta_sweep.runs) == 5 * 3 and "mig" in beta_sweep.metrics
+    assert sorted({r.config.model.beta for r in beta_sweep.runs}) == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert all(r.config.data.name == "dsprites" and "mig" in r.config.eval.metrics
+               and "elbo" in r.config.eval.metrics for r in beta_sweep.runs)
+    assert len({r.id for r in rae_sweep.runs + beta_sweep.runs}) == 30
+    assert not os.listdir(tmp_path)
+
+
 # --- validation before any run -----------------------------------------------------------------
 
 @pytest.mark.parametrize("override, message", [
