@@ -29,8 +29,7 @@ _RESULTS = re.compile(r"<!--\s*results:\s*(.+?)\s*-->")
 _WRITTEN_WITHOUT_MACHINE = {"idgan_dsprites.json": "benchmarks/idgan_dsprites.py"}
 # Docs whose tables are being re-measured elsewhere and have no results file yet: doc -> why.
 # Remove an entry as soon as its tables cite their files.
-_PENDING = {"docs/hybrid.md": "issue 23: the hybrid ablation is re-evaluated with unbiased "
-                              "precision/recall; its table must then cite the re-run's results"}
+_PENDING = {}
 _NOT_RESULTS = re.compile(r"<!--\s*not-results:.+?-->")
 
 
