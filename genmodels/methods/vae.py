@@ -29,6 +29,7 @@ from genmodels.nn import check_upsample_kind
 from genmodels.data import dequantize, to_signed, to_uint8
 from genmodels.methods.base import Method, Player
 from genmodels.methods.optim import make_optimizer
+from genmodels.metrics.names import DISENTANGLEMENT_METRICS, RECONSTRUCTION_METRICS
 
 # Likelihood -> number of decoder outputs per sub-pixel.
 LIKELIHOODS = {"discretized_logistic": 2, "gaussian_fixed": 1, "gaussian_learned": 2,
@@ -97,10 +98,8 @@ def decoder_mean_uint8(likelihood: str, out):
 
 
 # Metric names of genmodels.evaluation a VAE can report: its per-example terms and, from its
-# encoder, the disentanglement scores (on datasets with ground-truth factors).
+# decoder and encoder, the reconstruction and disentanglement scores.
 PER_EXAMPLE_METRICS = ("bpd", "elbo", "kl", "recon")
-DISENTANGLEMENT_METRICS = ("mig", "factorvae_score", "beta_vae_score", "dci_disentanglement",
-                           "sap")
 
 
 def check_iwae(eval_config) -> tuple[int, int]:
@@ -221,4 +220,4 @@ def build(config, info) -> Method:
         schedule=(("vae", 1),),
         init=init, sample=sample, eval_fn=eval_fn, encode=encode, decode=decode,
         reconstruct=reconstruct, bpd=bpd if has_bpd else None, latent_dim=m.latent_dim,
-        metrics=supported + DISENTANGLEMENT_METRICS)
+        metrics=supported + RECONSTRUCTION_METRICS + DISENTANGLEMENT_METRICS)

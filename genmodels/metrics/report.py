@@ -8,8 +8,12 @@ from genmodels.workdir import latest_eval, load_config
 
 # Metrics the report shows, evaluated where a workdir's latest eval JSON lacks them.
 REPORT_METRICS = ("bpd", "fid", "is", "kid", "precision", "recall", "density", "coverage")
-COLUMNS = ("bpd", "fid", "is", "kid", "precision", "recall", "density", "coverage",
-           "fid_num_samples", "fid_num_real")
+# fid / is / kid under the key of each feature space (docs/evaluation.md); a table shows the
+# columns some row has.
+FRECHET_KEYS = ("fid", "fd_classifier", "fd_randconv")
+COLUMNS = ("bpd", *FRECHET_KEYS, "is", "is_classifier", "kid", "kid_classifier", "kid_randconv",
+           "precision", "recall", "density", "coverage", "prdc_features",
+           *(f"{k}_num_samples" for k in FRECHET_KEYS), *(f"{k}_num_real" for k in FRECHET_KEYS))
 
 
 def wanted_metrics(workdir: str) -> tuple[str, ...]:
@@ -41,10 +45,21 @@ def ensure_evaluated(workdir: str, evaluate=None) -> dict:
     record = latest_eval(workdir)
     if record is not None and record.get("step") != step:
         record = None  # Evaluated an older checkpoint: evaluate the latest.
-    missing = [n for n in wanted_metrics(workdir) if record is None or n not in record]
+    missing = [n for n in wanted_metrics(workdir)
+               if record is None or _result_key(workdir, n) not in record]
     if missing:
         record = evaluate(workdir, step, missing)
     return record
+
+
+def _result_key(workdir: str, name: str) -> str:
+    """The key of `name` in the workdir's eval JSON (fid is fd_<space> off Inception)."""
+    from genmodels import data, evaluation  # noqa: PLC0415
+    from genmodels.metrics import features  # noqa: PLC0415
+
+    config = load_config(workdir)
+    return evaluation.result_key(name, features.resolve_kind(config.eval,
+                                                             data.get_info(config.data)))
 
 
 def _cell(value) -> str:
@@ -57,7 +72,8 @@ def _cell(value) -> str:
 
 def markdown_table(rows: list[dict]) -> str:
     """One row per run: name, method, dataset, step, then COLUMNS and the feature network."""
-    head = ("run", "method", "data", "step", *COLUMNS, "features")
+    columns = [c for c in COLUMNS if any(r.get(c) is not None for r in rows)]
+    head = ("run", "method", "data", "step", *columns, "features")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append("| " + " | ".join(_cell(r.get(k)) for k in head) + " |")
@@ -104,12 +120,13 @@ def write_report(workdirs: list[str], out_dir: str, evaluate=None) -> dict:
         rows.append({"run": os.path.basename(os.path.normpath(workdir)), "method": config.method,
                      "data": config.data.name, **record})
     os.makedirs(out_dir, exist_ok=True)
+    frechet = next((k for k in FRECHET_KEYS if any(k in r for r in rows)), "fid")
     paths = {
         "precision_recall": _scatter(rows, "recall", "precision",
                                      os.path.join(out_dir, "precision_recall.png"),
                                      "coverage (recall) vs quality (precision)"),
-        "bpd_fid": _scatter(rows, "bpd", "fid", os.path.join(out_dir, "bpd_fid.png"),
-                            "likelihood (bpd) vs sample quality (FID)"),
+        "bpd_fid": _scatter(rows, "bpd", frechet, os.path.join(out_dir, "bpd_fid.png"),
+                            f"likelihood (bpd) vs sample quality ({frechet})"),
     }
     table = markdown_table(rows)
     paths["markdown"] = os.path.join(out_dir, "report.md")
