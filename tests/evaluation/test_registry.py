@@ -64,7 +64,8 @@ def test_method_metrics_is_consulted_for_every_family(metric):
 
 def test_unknown_metric_lists_the_valid_ones():
     method = methods.build(tiny_vae(), data.get_info(tiny_vae().data))
-    with pytest.raises(ValueError, match="Unknown metric 'fd_classifier'.*request 'fid'.*valid metrics: b"):
+    with pytest.raises(ValueError, match="Unknown metric 'fd_classifier'.*request 'fid'.*"
+                                         "valid metrics: beta_vae_score, bpd"):
         evaluation.check_metrics(("fd_classifier",), method)
 
 
