@@ -50,7 +50,12 @@ def _patches():
     c.train.checkpoint_every = 1000
     c.train.sample_every = 500
     c.eval.every = 1000
-    c.eval.metrics = ("bpd",)
+    # Both sides of the question, in training and in `experiments.evaluate --workdir=W`: test
+    # bpd, and sample quality and coverage of eval.num_samples (10,000) samples against the train
+    # split in the best available features (eval.features=auto: randconv on 16 px patches, so
+    # reported as fd_randconv / kid_randconv; docs/evaluation.md "Metric keys and feature
+    # spaces"). Their reference features are computed once and cached.
+    c.eval.metrics = ("bpd", "fid", "kid", "precision", "recall", "density", "coverage")
     # Test bpd is the IWAE-k bound (k decoder passes per image); bpd_elbo is the k = 1 ELBO.
     c.eval.iwae_k = 20
     c.eval.iwae_chunk = 10

@@ -47,6 +47,14 @@ def tiny_points_gan(**train):
     return c
 
 
+def small_sample_eval(config, cache):
+    """`config` with sample-metric counts small enough for a test, its caches in `cache`."""
+    config.eval.update(dict(cache_dir=str(cache), num_samples=128, num_real=256,
+                            feature_batch_size=64, classifier_steps=100, kid_subsets=10,
+                            kid_subset_size=64, prdc_num_samples=128))
+    return config
+
+
 def flat_params(state_or_model) -> np.ndarray:
     """All params of all players as one float64 vector (order fixed by the pytree)."""
     leaves = jax.tree.leaves(parallel.to_host(state_or_model.params))

@@ -28,7 +28,9 @@ def tiny_hybrid(**model):
     c.model.flow.update(dict(depth=1, hidden=8))
     c.train.update(dict(num_steps=4, log_every=2, checkpoint_every=2, sample_every=4,
                         tensorboard=False))
-    c.eval.update(dict(every=4, batch_size=16, num_examples=32, iwae_k=1, iwae_chunk=1))
+    # bpd only: tests/evaluation/test_evaluate_cli.py evaluates the preset's sample metrics.
+    c.eval.update(dict(every=4, batch_size=16, num_examples=32, iwae_k=1, iwae_chunk=1,
+                       metrics=("bpd",)))
     return c
 
 

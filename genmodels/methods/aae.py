@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from genmodels import losses, models
 from genmodels.data import to_signed, to_uint8
 from genmodels.losses.adversarial import discriminator_metrics
+from genmodels.metrics.names import DISENTANGLEMENT_METRICS, RECONSTRUCTION_METRICS
 from genmodels.methods.base import Method, Player
 from genmodels.methods.optim import make_optimizer
 
@@ -92,4 +93,4 @@ def build(config, info) -> Method:
                         make_optimizer(config.optim.autoencoder, "optim.autoencoder"))),
         schedule=(("discriminator", config.schedule.d_steps), ("autoencoder", 1)),
         init=init, sample=sample, encode=encode, decode=decode, reconstruct=reconstruct,
-        latent_dim=m.latent_dim)
+        latent_dim=m.latent_dim, metrics=RECONSTRUCTION_METRICS + DISENTANGLEMENT_METRICS)

@@ -33,6 +33,7 @@ from genmodels import distributions as dist
 from genmodels import models
 from genmodels.data import to_signed
 from genmodels.methods import pixelcnn as pixelcnn_method
+from genmodels.metrics.names import DISENTANGLEMENT_METRICS, RECONSTRUCTION_METRICS
 from genmodels.methods.base import Method, Player
 from genmodels.losses.likelihood import check_iwae, importance_sampled, posterior_noise
 from genmodels.models import pixelcnn as pcnn
@@ -309,7 +310,8 @@ def build(config, info) -> Method:
         eval_fn=lambda variables, batch, rng: iwae_terms(variables["agave"], batch["image"], rng),
         encode=encode, decode=decode, reconstruct=reconstruct,
         bpd=lambda variables, x, rng: iwae_terms(variables["agave"], x, rng)["bpd"],
-        latent_dim=m.latent_dim, metrics=("bpd", "elbo", "kl", "recon"),
+        latent_dim=m.latent_dim,
+        metrics=("bpd", "elbo", "kl", "recon") + RECONSTRUCTION_METRICS + DISENTANGLEMENT_METRICS,
         z_sensitivity=z_sensitivity, decode_aux=decode_aux)
 
 

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from genmodels import distributions as dist
 from genmodels import losses, models
+from genmodels.metrics.names import DISENTANGLEMENT_METRICS, RECONSTRUCTION_METRICS
 from genmodels.methods.base import Method
 from genmodels.losses.adversarial import discriminator_metrics
 from genmodels.methods.adversarial import (adversarial_method, apply_module, build_generator, data_key,
@@ -103,4 +104,5 @@ def build(config, info) -> Method:
     return adversarial_method(
         "ali", config, discriminator_loss, generator_loss,
         init=init, sample=sample, encode=encode, decode=decode, reconstruct=reconstruct,
-        latent_dim=m.latent_dim, metrics=("modes",) if info.modes is not None else ())
+        latent_dim=m.latent_dim, metrics=(("modes",) if info.modes is not None else ())
+        + RECONSTRUCTION_METRICS + DISENTANGLEMENT_METRICS)

@@ -28,6 +28,7 @@ from genmodels import distributions as dist
 from genmodels import flows, losses, models
 from genmodels.data import dequantize, to_signed, to_uint8
 from genmodels.losses.likelihood import check_iwae, feature_space_elbo, importance_sampled
+from genmodels.metrics.names import DISENTANGLEMENT_METRICS, RECONSTRUCTION_METRICS
 from genmodels.methods.base import Method, Player
 from genmodels.losses.adversarial import discriminator_objective
 from genmodels.methods.adversarial import adversarial_method, apply_module
@@ -240,7 +241,8 @@ def build(config, info) -> Method:
         return iwae_terms(variables["generator"], x_uint8, rng)["bpd"]
 
     fields = dict(init=init, sample=sample, eval_fn=eval_fn, encode=encode, decode=decode,
-                  reconstruct=reconstruct, bpd=bpd, latent_dim=m.latent_dim, metrics=("bpd",))
+                  reconstruct=reconstruct, bpd=bpd, latent_dim=m.latent_dim,
+                  metrics=("bpd",) + RECONSTRUCTION_METRICS + DISENTANGLEMENT_METRICS)
     if adversarial:
         return adversarial_method("hybrid", config, discriminator_loss, generator_loss,
                                   ema_decay=m.ema_decay or None, **fields)

@@ -41,6 +41,7 @@ from genmodels import data, losses, models
 from genmodels import workdir as workdir_lib
 from genmodels import distributions as dist
 from genmodels.data import to_signed, to_uint8
+from genmodels.metrics.names import DISENTANGLEMENT_METRICS, RECONSTRUCTION_METRICS
 from genmodels.methods.base import Method
 from genmodels.losses.adversarial import discriminator_objective
 from genmodels.methods.adversarial import adversarial_method
@@ -281,7 +282,7 @@ def build(config, info) -> Method:
     return adversarial_method(
         "idgan", config, discriminator_loss, generator_loss, ema_decay=m.ema_decay or None,
         init=init, sample=sample, encode=encode, decode=decode, reconstruct=reconstruct,
-        latent_dim=code_dim)
+        latent_dim=code_dim, metrics=RECONSTRUCTION_METRICS + DISENTANGLEMENT_METRICS)
 
 
 __all__ = ["build", "check_stage1_config", "generate_images", "generator_module", "info_term",

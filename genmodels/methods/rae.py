@@ -26,7 +26,7 @@ from genmodels import data as gdata
 from genmodels import models
 from genmodels.data import to_signed, to_uint8
 from genmodels.methods.base import Method, Player
-from genmodels.methods.vae import DISENTANGLEMENT_METRICS
+from genmodels.metrics.names import DISENTANGLEMENT_METRICS, RECONSTRUCTION_METRICS
 from genmodels.nn import check_upsample_kind
 from genmodels.nn.spectral import COLLECTION as SPECTRAL
 from genmodels import parallel
@@ -266,5 +266,5 @@ def build(config, info, name: str = "rae") -> Method:
         schedule=(("ae", 1),),
         init=init, sample=sample, eval_fn=eval_fn, encode=encode, decode=decode,
         reconstruct=reconstruct, latent_dim=m.latent_dim,
-        metrics=("recon", "psnr") + DISENTANGLEMENT_METRICS,
+        metrics=("recon",) + RECONSTRUCTION_METRICS + DISENTANGLEMENT_METRICS,
         prepare_sampling=prepare_sampling)

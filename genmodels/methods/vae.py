@@ -29,6 +29,7 @@ from genmodels.data import to_signed, to_uint8
 from genmodels.losses import likelihood as likelihood_lib
 from genmodels.methods.base import Method, Player
 from genmodels.methods.optim import make_optimizer
+from genmodels.metrics.names import DISENTANGLEMENT_METRICS, RECONSTRUCTION_METRICS
 
 # The config fields this method reads beyond the ones every config has (genmodels.config):
 # methods.build refuses any other field, so a setting is never silently ignored.
@@ -65,10 +66,8 @@ class VAE(nn.Module):
 
 
 # Metric names of genmodels.evaluation a VAE can report: its per-example terms and, from its
-# encoder, the disentanglement scores (on datasets with ground-truth factors).
+# decoder and encoder, the reconstruction and disentanglement scores.
 PER_EXAMPLE_METRICS = ("bpd", "elbo", "kl", "recon")
-DISENTANGLEMENT_METRICS = ("mig", "factorvae_score", "beta_vae_score", "dci_disentanglement",
-                           "sap")
 
 
 def build(config, info) -> Method:
@@ -163,4 +162,4 @@ def build(config, info) -> Method:
         schedule=(("vae", 1),),
         init=init, sample=sample, eval_fn=eval_fn, encode=encode, decode=decode,
         reconstruct=reconstruct, bpd=bpd if has_bpd else None, latent_dim=m.latent_dim,
-        metrics=supported + DISENTANGLEMENT_METRICS)
+        metrics=supported + RECONSTRUCTION_METRICS + DISENTANGLEMENT_METRICS)

@@ -29,9 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from genmodels import data, parallel
+from genmodels.data.pipeline import host_rows
 from genmodels.metrics import fid as fid_lib
 from genmodels.metrics import inception
-from genmodels import parallel
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def targets_of(batch: dict, info) -> np.ndarray:
 
 def resolve_kind(eval_config, info) -> str:
     """eval.features with "auto" resolved (see the module docstring)."""
-    kind = eval_config.get("features", "auto")
+    kind = eval_config.features
     if kind not in FEATURE_KINDS:
         raise ValueError(f"Unknown eval.features={kind!r}; valid: {', '.join(FEATURE_KINDS)}.")
     if kind != "auto":
@@ -129,7 +130,7 @@ def resolve_kind(eval_config, info) -> str:
             raise ValueError(f"eval.features='classifier' needs labels or factors; dataset "
                              f"{info.name!r} has neither (use 'random' or 'inception').")
         return kind
-    weights = inception.weights_path(eval_config.get("inception_weights"))
+    weights = inception.weights_path(eval_config.inception_weights)
     h, _, c = info.shape
     if weights is not None and c == 3 and h >= 32:
         return "inception"
@@ -141,7 +142,7 @@ def make_extractor(config, info, kind: str | None = None) -> FeatureExtractor:
     classifier when that is the choice."""
     kind = kind or resolve_kind(config.eval, info)
     if kind == "inception":
-        path = inception.require_weights(config.eval.get("inception_weights"))
+        path = inception.require_weights(config.eval.inception_weights)
         params = inception.load_params(path)
         return FeatureExtractor("inception", f"inception-2015-12-05-{fid_lib.file_digest(path)}",
                                 _inception_apply, params, True)
@@ -162,7 +163,7 @@ def _classifier_settings(config, info) -> dict:
     target, num_classes = classifier_target(info)
     return {"version": CLASSIFIER_VERSION, "dataset": info.name, "shape": list(info.shape),
             "target": target, "num_classes": num_classes,
-            "steps": int(config.eval.get("classifier_steps", 1500)),
+            "steps": int(config.eval.classifier_steps),
             "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
 
 
@@ -173,8 +174,6 @@ def _read_examples(source, indices) -> dict:
 def train_classifier(data_config, info, settings: dict) -> tuple[dict, float]:
     """Trains SmallCNN on the train split (Adam, cross-entropy); returns (variables, test
     accuracy on the whole test split)."""
-    from genmodels import data  # noqa: PLC0415 (genmodels.data imports heavy TFDS code)
-
     net = SmallCNN(settings["num_classes"])
     train = data.get_source(data_config, "train")
     rng = np.random.default_rng(settings["seed"])
@@ -220,7 +219,7 @@ def cached_classifier(config, info) -> tuple[dict, dict]:
     cache_dir/classifiers/<key>.npz (+ .json with the test accuracy), training it if absent."""
     settings = _classifier_settings(config, info)
     digest = fid_lib.json_digest(settings)
-    directory = os.path.join(fid_lib.cache_dir(config.eval.get("cache_dir")), "classifiers")
+    directory = os.path.join(fid_lib.cache_dir(config.eval.cache_dir), "classifiers")
     stem = os.path.join(directory, f"{info.name}_{info.shape[0]}px_{digest}")
     if os.path.exists(stem + ".npz") and os.path.exists(stem + ".json"):
         with open(stem + ".json") as f:
@@ -289,9 +288,6 @@ def dataset_batches(data_config, split: str, num: int, batch_size: int, mesh,
                     seed: int = 0) -> tuple[Iterator, int]:
     """(iterator of (global uint8 images, mask), number of batches) over `num` examples of the
     split: all of it in order when num >= its size, else a fixed random subset (sorted)."""
-    from genmodels import data  # noqa: PLC0415
-    from genmodels.data.pipeline import host_rows  # noqa: PLC0415
-
     source = data.get_source(data_config, split)
     if num >= len(source):
         indices = np.arange(len(source))
@@ -312,18 +308,16 @@ def dataset_batches(data_config, split: str, num: int, batch_size: int, mesh,
 
 def reference_features(config, info, extractor: FeatureExtractor, apply_fn, mesh) -> dict:
     """Cached reference features/statistics of eval.reference_split (see fid.cached_reference)."""
-    split = config.eval.get("reference_split", "train")
-    from genmodels import data  # noqa: PLC0415
-
-    num = min(int(config.eval.get("num_real") or 50_000), len(data.get_source(config.data, split)))
+    split = config.eval.reference_split
+    num = min(int(config.eval.num_real), len(data.get_source(config.data, split)))
     key = fid_lib.reference_key(info.name, split, info.shape[0], extractor.name, num)
 
     def compute():
         batches, total = dataset_batches(config.data, split, num,
-                                         config.eval.get("feature_batch_size", 64), mesh)
+                                         config.eval.feature_batch_size, mesh)
         out = extract(apply_fn, batches, total, f"reference features ({info.name}/{split})")
         return out["features"], out.get("logits")
 
-    ref = fid_lib.cached_reference(fid_lib.cache_dir(config.eval.get("cache_dir")), key, compute)
+    ref = fid_lib.cached_reference(fid_lib.cache_dir(config.eval.cache_dir), key, compute)
     ref["reference"] = f"{info.name}/{split}@{info.shape[0]}px"
     return ref
