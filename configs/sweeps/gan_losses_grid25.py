@@ -16,7 +16,7 @@ def base():
 
 
 def fixed():
-    # 50 train steps per device call: the same result as single steps (tests/test_steps_per_call.py)
+    # 50 train steps per device call: the same result as single steps (tests/train/test_step.py)
     # with fewer dispatches for these small MLPs.
     return {"train.num_steps": NUM_STEPS, "train.steps_per_call": 50, "train.log_every": 250,
             "train.checkpoint_every": NUM_STEPS, "train.sample_every": NUM_STEPS,

@@ -1,6 +1,6 @@
 """genmodels.sweeps.report without training: the table's columns and the bpd-vs-Fréchet plots
 never mix feature spaces (fid is Inception only; fd_classifier, fd_randconv name theirs). The
-end-to-end report on trained runs is in tests/test_evaluate_report.py."""
+end-to-end report on trained runs is in tests/evaluation/test_evaluate_cli.py."""
 
 from genmodels import workdir as workdir_lib
 from genmodels.sweeps import report

@@ -13,7 +13,7 @@ from genmodels import parallel
 from genmodels.train import loop
 from genmodels.workdir import read_metrics
 from tests.helpers import REPO, flat_params, tiny_gan
-from tests.test_cli import TINY_VAE_FLAGS
+from tests.test_whole_runs import TINY_VAE_FLAGS
 
 
 def _host_batches(n):

@@ -1,4 +1,6 @@
-"""experiments.main as a user runs it: kill and resume, TensorFlow-free runs, config errors."""
+"""Whole runs and the CLI contract: experiments.main as a user runs it (kill and resume,
+TensorFlow-free runs, config errors, fields a method does not read), and every preset builds
+and the paper-scale presets train on mock TFDS data."""
 
 import importlib
 import os
@@ -9,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 import configs.gan
 import genmodels
@@ -172,3 +175,32 @@ def test_methods_build_refuses_fields_the_method_does_not_read():
     for name in ("ali", "bgan", "gan"):  # The shipped configs pass the check.
         config = importlib.import_module(f"configs.{name}").get_config("ring8")
         methods.build(config, data.get_info(config.data))
+
+
+# -- every preset builds; the paper-scale presets train on mock TFDS data --
+
+PRESETS = {"vae": ("default", "cifar10"), "gan": ("default", "digits", "ring8", "grid25", "cifar10"),
+           "ali": ("default", "ring8", "grid25"), "aae": ("default",)}
+
+
+@pytest.mark.parametrize("name, preset", [(n, p) for n, ps in PRESETS.items() for p in ps])
+def test_preset_builds_its_method(name, preset):
+    config = importlib.import_module(f"configs.{name}").get_config(preset)
+    with tfds.testing.mock_data(num_examples=4):
+        method = methods.build(config, data.get_info(config.data))
+    assert method.name == config.method
+
+
+@pytest.mark.parametrize("name", ["vae", "gan"])
+def test_cifar10_preset_trains_two_steps_on_mock_data(tmp_path, name):
+    config = importlib.import_module(f"configs.{name}").get_config("cifar10")
+    config.train.update(num_steps=2, log_every=1, checkpoint_every=2, sample_every=2,
+                        num_sample_images=4, tensorboard=False)
+    config.eval.batch_size = 16
+    with tfds.testing.mock_data(num_examples=16):
+        loop.train_and_evaluate(config, str(tmp_path))
+    records = read_metrics(str(tmp_path), "train")
+    assert [r["step"] for r in records] == [1, 2]
+    assert (tmp_path / "samples" / "step_00000002.png").exists()
+    if name == "vae":
+        assert read_metrics(str(tmp_path), "eval")[-1]["num_examples"] == 16

@@ -1,5 +1,7 @@
-"""Latent traversals (TrainedModel.traverse, traversals.png) for models with encode + decode."""
+"""genmodels.load and the trained-run tools (genmodels/api.py): sample mode, latent tools and
+traversals, evaluate_checkpoint, and the tools a method lacks."""
 
+import json
 import os
 
 import jax
@@ -13,7 +15,7 @@ from genmodels.methods.base import Method
 from genmodels.train import loop
 from genmodels.train.images import image_grid
 from genmodels.train.state import TrainState
-from tests.helpers import tiny_vae
+from tests.helpers import tiny_gan, tiny_vae
 
 L, H = 5, 8  # code dims; the fake images are L x H x 1, row i holding code dim i.
 
@@ -89,3 +91,35 @@ def test_vae_traversals_decode_the_edited_codes_and_sample_mode_writes_them(tmp_
     rows = model.traverse(x)  # 4 dims x 7 default values, as in the file
     expected = image_grid(rows.reshape((-1, 8, 8, 1)), columns=7)
     assert Image.open(path).size == (expected.shape[1], expected.shape[0]) == (7 * 9 - 1, 4 * 9 - 1)
+
+
+def test_sample_mode_and_latent_tools(tmp_path):
+    from genmodels import api
+
+    workdir = str(tmp_path)
+    loop.train_and_evaluate(tiny_vae(), workdir)
+    path = api.write_samples(workdir, num_samples=300)
+    x = np.load(path)["x"]
+    assert x.shape == (300, 8, 8, 1) and x.dtype == np.uint8
+    for name in ("samples.png", "reconstructions.png", "interpolation.png"):
+        assert os.path.exists(os.path.join(workdir, "samples", name))
+    model = genmodels.load(workdir)
+    images = model.sample(4)
+    z = model.encode(images)
+    assert z.shape == (4, 4)
+    np.testing.assert_array_equal(model.decode(z), model.reconstruct(images))
+    path = model.interpolate(images[0], images[1], num=5)
+    np.testing.assert_array_equal(path[0], model.decode(z[:1])[0])
+    np.testing.assert_array_equal(path[-1], model.decode(z[1:2])[0])
+    bpd = model.bpd(images)
+    assert bpd.shape == (4,) and np.all(bpd > 0)
+    results = api.evaluate_checkpoint(workdir)
+    saved = json.load(open(os.path.join(workdir, "eval", "step_00000006.json")))
+    assert saved == results and saved["step"] == 6 and saved["num_examples"] == 64
+
+
+def test_gan_has_no_likelihood_tools(tmp_path):
+    loop.train_and_evaluate(tiny_gan(), str(tmp_path))
+    model = genmodels.load(str(tmp_path))
+    with pytest.raises(NotImplementedError, match="no bpd"):
+        model.bpd(np.zeros((2, 8, 8, 1), np.uint8))
