@@ -9,7 +9,10 @@ from genmodels import data, methods
 from genmodels.train import loop
 from genmodels.workdir import read_metrics
 
-PRESETS = {"vae": ("default", "cifar10"), "gan": ("default", "digits", "ring8", "grid25", "cifar10"),
+PRESETS = {"vae": ("default", "cifar10"),
+           "gan": ("default", "digits", "ring8", "grid25", "ring8_protocol", "grid25_protocol",
+                   "cifar10"),
+           "bgan": ("ring8_protocol", "grid25_protocol"),
            "ali": ("default", "ring8", "grid25"), "aae": ("default",)}
 
 
