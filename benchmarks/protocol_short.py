@@ -50,7 +50,7 @@ def run(config: str, root: str, num_steps: int, eval_every: int) -> dict:
     if not evals or evals[-1]["step"] != num_steps:
         raise RuntimeError(f"{workdir} has no evaluation at step {num_steps}.")
     result = {
-        "command": " ".join(["python"] + cmd[1:3] + ["--workdir=W"] + cmd[4:]),
+        "command": " ".join(["python"] + cmd[1:4] + ["--workdir=W"] + cmd[5:]),
         "final": {k: evals[-1][k] for k in METRICS},
         "mean_over_evals": {k: sum(e[k] for e in evals) / len(evals) for k in METRICS},
         "eval_steps": [e["step"] for e in evals],
