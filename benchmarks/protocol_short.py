@@ -5,7 +5,7 @@ a smoke comparison of one seed, not the ablation.
 
 Trains configs/gan.py:grid25 and configs/gan.py:grid25_protocol (--configs to choose others),
 seed 0, train.num_steps=--num_steps, evaluating modes / hq_fraction / reverse_kl every
-eval.every steps, and writes benchmarks/results/protocol_short.json: per run the command, the
+eval.every steps, and writes benchmarks/results/protocol_short.json (--name): per run the command, the
 final evaluation, the mean over all evaluations and the wall time. A workdir that already holds
 a finished run is read, not retrained.
 """
@@ -65,13 +65,15 @@ def main(argv=None):
     parser.add_argument("--root", default="/tmp/protocol_short")
     parser.add_argument("--num_steps", type=int, default=5000)
     parser.add_argument("--eval_every", type=int, default=1000)
+    parser.add_argument("--name", default="protocol_short",
+                        help="results file: benchmarks/results/NAME.json")
     parser.add_argument("--configs", nargs="+",
                         default=["configs/gan.py:grid25", "configs/gan.py:grid25_protocol"])
     args = parser.parse_args(argv)
     runs = {c: run(c, args.root, args.num_steps, args.eval_every) for c in args.configs}
     out = {"seed": 0, "num_steps": args.num_steps, "eval_every": args.eval_every, "runs": runs,
            "note": "one seed each on a shared 2-core CPU; wall times include other load"}
-    print(f"wrote {write_results('protocol_short', out)}")
+    print(f"wrote {write_results(args.name, out)}")
 
 
 if __name__ == "__main__":
