@@ -5,9 +5,9 @@ a smoke comparison of one seed, not the ablation.
 
 Trains configs/gan.py:grid25 and configs/gan.py:grid25_protocol (--configs to choose others),
 seed 0, train.num_steps=--num_steps, evaluating modes / hq_fraction / reverse_kl every
-eval.every steps, and writes benchmarks/results/protocol_short.json (--name): per run the command, the
-final evaluation, the mean over all evaluations and the wall time. A workdir that already holds
-a finished run is read, not retrained.
+eval.every steps, and writes benchmarks/results/protocol_short.json (--name): per run the
+command, the final evaluation, the mean over all evaluations and the wall time. A workdir that
+already holds a finished run is read, not retrained.
 """
 
 import argparse

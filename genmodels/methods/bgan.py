@@ -170,7 +170,7 @@ def build(config, info) -> Method:
 
     def generator_loss(params, collections, batch, rng):
         n = batch[key].shape[0]
-        # Simultaneous updates share the step's rng: G draws the z that D's loss drew its fakes from.
+        # Simultaneous updates share the step's rng: G draws the z of D's loss's fakes.
         z_rng = jax.random.split(rng)[0] if simultaneous else rng
         fake, g_colls = generate(params, collections, z_rng, n, train=True)
         # D runs in train mode but only its own step updates it (its collections are dropped).

@@ -121,7 +121,7 @@ def build(config, info) -> Method:
 
     def generator_loss(params, collections, batch, rng):
         labels = batch.get("label")
-        # Simultaneous updates share the step's rng: G draws the z that D's loss drew its fakes from.
+        # Simultaneous updates share the step's rng: G draws the z of D's loss's fakes.
         z_rng = jax.random.split(rng, 3)[0] if simultaneous else rng
         fake, g_colls = generate(params["generator"], collections["generator"], z_rng, labels,
                                  batch[key].shape[0], train=True)

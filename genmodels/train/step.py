@@ -71,7 +71,8 @@ def make_train_step(method: Method, compute_dtype: str = "float32"):
         ema_params = dict(state.ema_params)
         metrics = {}
         if method.simultaneous:
-            start_params, start_colls, rng = dict(params), collections, jax.random.fold_in(step_rng, 0)
+            start_params, start_colls = dict(params), collections
+            rng = jax.random.fold_in(step_rng, 0)
             all_terms = {}
             for name, _ in method.schedule:
                 params[name], opt_state[name], new_colls, all_terms[name] = player_update(
@@ -85,7 +86,8 @@ def make_train_step(method: Method, compute_dtype: str = "float32"):
             def update(carry, k, name=name):
                 own_params, own_opt, colls = carry
                 own_params, own_opt, new_colls, terms = player_update(
-                    name, params, own_params, own_opt, colls, batch, jax.random.fold_in(step_rng, k))
+                    name, params, own_params, own_opt, colls, batch,
+                    jax.random.fold_in(step_rng, k))
                 return (own_params, own_opt, _merge(colls, new_colls)), terms
 
             if method.simultaneous:
