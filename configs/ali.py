@@ -9,12 +9,14 @@ from configs import default, gan
 
 def _from_gan(preset=None):
     """configs/gan.py's preset without the fields ALI does not read (G's and D's options that
-    its joint discriminator has no use for, the penalty, clipping and generator EMA)."""
+    its joint discriminator has no use for, the penalty, clipping, generator EMA and
+    simultaneous updates)."""
     c = gan.get_config(preset)
     c.method = "ali"
     for name in gan.GAN_ONLY_FIELDS + ("ema_decay",):
         del c.model[name]
     c.losses = dict(discriminator=c.losses.discriminator)  # G minimises the swapped D loss.
+    del c.schedule["simultaneous"]  # ALI's players alternate.
     return c
 
 

@@ -3,7 +3,9 @@
 The generators are those of configs/gan.py (model.arch dcgan | mlp); the discriminator is a
 symmetric set discriminator (model.d_set_layers, model.set_pool) that predicts the fraction of
 real samples in a mixed batch. Presets: default (digits, CPU minutes), ring8 and grid25 (the
-2-D mixture protocol, about a minute each on a 2-core CPU), cifar10 (paper scale).
+2-D mixture protocol, about a minute each on a 2-core CPU), ring8_protocol and grid25_protocol
+(the same with the published code's training details, configs/gan.py:protocol), cifar10 (paper
+scale).
 """
 
 from ml_collections import config_dict
@@ -36,7 +38,7 @@ def _digits():
         target="realised",  # realised fraction of real slots | sampled p
     )
     c.losses = dict(generator="non_saturating")  # on the batch logit: -ln D(b_fake)
-    c.schedule = dict(d_steps=1, g_steps=1)
+    c.schedule = dict(d_steps=1, g_steps=1, simultaneous=False)  # as in configs/gan.py
     c.optim = dict(generator=default.adam(2e-4, b1=0.5), discriminator=default.adam(2e-4, b1=0.5))
     c.train.num_steps = 6000
     c.train.log_every = 200
@@ -89,4 +91,6 @@ def _cifar10():
 
 def get_config(arg=None):
     return default.select_preset({"default": _digits, "ring8": _ring8, "grid25": _grid25,
+                                  "ring8_protocol": lambda: gan.protocol(_ring8()),
+                                  "grid25_protocol": lambda: gan.protocol(_grid25()),
                                   "cifar10": _cifar10}, arg, "configs/bgan.py")()

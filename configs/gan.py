@@ -3,7 +3,8 @@
 DCGAN: tanh output, strided convs (sub-pixel upsampling in G), batch norm, LeakyReLU 0.2 in D,
 Adam 2e-4 beta1 0.5, N(0, 0.02) init, non-saturating loss.
 Presets: default = digits (CPU minutes), ring8 and grid25 (the 2-D mixture protocol: G 4x400
-ReLU+BN, D 3x200 maxout(5), z in R^2, Adam 1e-4 beta1 0.8, batch 100), cifar10.
+ReLU+BN, D 3x200 maxout(5), z in R^2, Adam 1e-4 beta1 0.8, batch 100), ring8_protocol and
+grid25_protocol (the same with the published code's training details, `protocol`), cifar10.
 """
 
 from configs import default
@@ -32,6 +33,9 @@ def _digits():
         pack=1,  # PacGAN-k: D judges k samples at once
         replay_size=0,  # > 0: experience replay buffer of past fakes
         replay_fraction=0.5,  # share of each D step's fakes drawn from the buffer
+        init="default",  # mlp only: "default" (Flax's LeCun normal) | "normal_0.02" (every weight)
+        bn_epsilon=1e-5,  # mlp only: the generator's batch norm epsilon
+        bn_momentum=0.9,  # mlp only: its running averages, ra <- momentum ra + (1 - momentum) x
     )
     c.losses = dict(
         discriminator="non_saturating",  # hinge | wasserstein | least_squares | minimax | ...
@@ -40,7 +44,9 @@ def _digits():
         penalty_weight=10.0,
         weight_clip=0.0,  # > 0: WGAN weight clipping of D to [-c, c]
     )
-    c.schedule = dict(d_steps=1, g_steps=1)
+    # simultaneous: D and G take their gradients at the same params, batch and z, then both update
+    # (needs d_steps = g_steps = 1); False: D updates, then G with fresh z.
+    c.schedule = dict(d_steps=1, g_steps=1, simultaneous=False)
     c.optim = dict(generator=default.adam(2e-4, b1=0.5), discriminator=default.adam(2e-4, b1=0.5))
     c.train.num_steps = 6000
     c.train.log_every = 200
@@ -92,6 +98,30 @@ def _grid25():
     return c
 
 
+def protocol(c, num_steps: int = 20_000):
+    """The 2-D mixture preset `c` with the training details of the code behind the published
+    protocol (ALI's mixture code, reused by VEEGAN and PacGAN; issue 26), in place:
+    - Adam beta1 0.2 for both players. The code passes 0.8 to Blocks' Adam, which until January
+      2017 took that argument as one minus the momentum. That the runs behind the published
+      tables used such a Blocks is this project's reading, one of the factors the ablation tests.
+    - simultaneous updates: both players' gradients at the same params, batch and z.
+    - every weight drawn from N(0, 0.02) (biases zero).
+    - generator batch norm epsilon 1e-4 and running-average rate 0.05 (Flax momentum 0.95).
+    num_steps: 20,000 by default, a CPU budget; the protocol trains 400 epochs of 1,000 batches
+    (400,000 steps)."""
+    for player in ("generator", "discriminator"):
+        c.optim[player].b1 = 0.2
+    c.schedule.simultaneous = True
+    c.model.init = "normal_0.02"
+    c.model.bn_epsilon = 1e-4
+    c.model.bn_momentum = 0.95
+    c.train.num_steps = num_steps
+    c.train.checkpoint_every = 5000
+    c.train.sample_every = 5000
+    c.eval.every = 1000
+    return c
+
+
 def _cifar10():
     c = _digits()
     c.data.name = "cifar10"
@@ -106,5 +136,7 @@ def _cifar10():
 
 def get_config(arg=None):
     presets = {"default": _digits, "digits": _digits, "ring8": _ring8, "grid25": _grid25,
+               "ring8_protocol": lambda: protocol(_ring8()),
+               "grid25_protocol": lambda: protocol(_grid25()),
                "cifar10": _cifar10, "sngan_cifar10": _sngan_cifar10}
     return default.select_preset(presets, arg, "configs/gan.py")()

@@ -157,6 +157,26 @@ SAVED_CONFIG_UPGRADES = (
 )
 
 
+_MLP_PROTOCOL_FIELDS = {"model.init": "default", "model.bn_epsilon": 1e-5,
+                        "model.bn_momentum": 0.9}
+# Fields added to one method's config after runs were saved, with the value those runs used:
+# {method: {dotted field: value}} (the 2-D protocol options of issue 26).
+SAVED_METHOD_UPGRADES = {
+    "gan": {**_MLP_PROTOCOL_FIELDS, "schedule.simultaneous": False},
+    "bgan": {**_MLP_PROTOCOL_FIELDS, "schedule.simultaneous": False},
+    "ali": _MLP_PROTOCOL_FIELDS,
+}
+
+
+def _upgrade_method(merged: dict) -> None:
+    for field, value in SAVED_METHOD_UPGRADES.get(merged.get("method"), {}).items():
+        *blocks, name = field.split(".")
+        block = merged
+        for b in blocks:
+            block = block.setdefault(b, {})
+        block.setdefault(name, value)
+
+
 def _upgrade(block: dict) -> None:
     for identifying, added in SAVED_CONFIG_UPGRADES:
         if all(k in block for k in identifying):
@@ -173,5 +193,6 @@ def merge_over_defaults(saved: Mapping) -> dict:
     merged = _merge(base_config().to_dict(), saved)
     if merged.get("method") == "flow":
         merged.setdefault("losses", {}).setdefault("flow", "nll_bits")
+    _upgrade_method(merged)
     _upgrade(merged)
     return merged

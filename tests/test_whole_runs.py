@@ -179,7 +179,10 @@ def test_methods_build_refuses_fields_the_method_does_not_read():
 
 # -- every preset builds; the paper-scale presets train on mock TFDS data --
 
-PRESETS = {"vae": ("default", "cifar10"), "gan": ("default", "digits", "ring8", "grid25", "cifar10"),
+PRESETS = {"vae": ("default", "cifar10"),
+           "gan": ("default", "digits", "ring8", "grid25", "ring8_protocol", "grid25_protocol",
+                   "cifar10"),
+           "bgan": ("ring8_protocol", "grid25_protocol"),
            "ali": ("default", "ring8", "grid25"), "aae": ("default",)}
 
 

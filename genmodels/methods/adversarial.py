@@ -41,10 +41,16 @@ def to_data_space(x, info):
 
 
 def adversarial_method(name: str, config, discriminator_loss, generator_loss, *, project=None,
-                       ema_decay=None, **fields) -> Method:
+                       ema_decay=None, simultaneous: bool = False, **fields) -> Method:
     """The two-player Method of the GAN family: a "discriminator" and a "generator" player with
     optimizers config.optim.discriminator / config.optim.generator, updated schedule.d_steps
-    then schedule.g_steps times per train step. `fields` are the Method's other fields."""
+    then schedule.g_steps times per train step, or, if `simultaneous` (schedule.simultaneous of
+    the methods that read it), both once from the same params (Method.simultaneous): the losses
+    must then draw the same z from the shared rng. `fields` are the Method's other fields."""
+    if simultaneous and (config.schedule.d_steps, config.schedule.g_steps) != (1, 1):
+        raise ValueError(f"schedule.simultaneous=True updates both players once per step from the "
+                         f"same params; set schedule.d_steps=1 and schedule.g_steps=1 (got "
+                         f"{config.schedule.d_steps} and {config.schedule.g_steps}).")
     return Method(
         name=name,
         players=(Player("discriminator", discriminator_loss,
@@ -55,7 +61,43 @@ def adversarial_method(name: str, config, discriminator_loss, generator_loss, *,
                         ema_decay=ema_decay)),
         schedule=(("discriminator", config.schedule.d_steps),
                   ("generator", config.schedule.g_steps)),
-        **fields)
+        simultaneous=simultaneous, **fields)
+
+
+# z drawn to recompute the batch statistics of an EMA generator (`standing_batch_stats`), from
+# a fixed key so that sampling variables are a function of the train state.
+STANDING_STATS_SAMPLES = 10_000
+STANDING_STATS_KEY = 0
+
+
+def standing_batch_stats(generator, g_variables, z):
+    """g_variables with every batch-norm running average replaced by the batch statistics of
+    the generator's own activations on z (a train-mode pass with running-average momentum 0).
+
+    For an EMA generator: the running averages kept in training track the live weights, not
+    their average, so sampling the averaged weights with them normalises every hidden unit with
+    another network's statistics. For generators with a bn_momentum field (MLPGenerator)."""
+    _, updates = generator.clone(bn_momentum=0.0).apply(g_variables, z, train=True,
+                                                        mutable=["batch_stats"])
+    return {**g_variables, **updates}
+
+
+def ema_sampling(generator, m, latent_inputs=lambda z: z):
+    """Method.prepare_sampling for model.ema_decay > 0 with a batch-normed MLP generator: the
+    averaged weights sample with their own batch statistics (`standing_batch_stats`, on
+    STANDING_STATS_SAMPLES z); None (live statistics are the weights' own) otherwise.
+    latent_inputs(z) -> the generator's input (e.g. z with class labels attached)."""
+    if not (m.ema_decay and m.arch == "mlp" and m.use_batch_norm):
+        return None
+
+    @jax.jit
+    def prepare_sampling(variables):
+        z = jax.random.normal(jax.random.PRNGKey(STANDING_STATS_KEY),
+                              (STANDING_STATS_SAMPLES, m.latent_dim))
+        g_variables = standing_batch_stats(generator, variables["generator"], latent_inputs(z))
+        return {**variables, "generator": g_variables}
+
+    return prepare_sampling
 
 
 def clip_weights(c: float):
@@ -86,7 +128,8 @@ def build_generator(config, info, num_classes: int | None = None):
     m = config.model
     _check_arch(m, info)
     if m.arch == "mlp":
-        return models.MLPGenerator(info.shape[-1], tuple(m.g_hidden), m.use_batch_norm)
+        return models.MLPGenerator(info.shape[-1], tuple(m.g_hidden), m.use_batch_norm,
+                                   models.weight_init(m.init), m.bn_epsilon, m.bn_momentum)
     if m.arch == "sngan":
         return models.SNGANGenerator(tuple(info.shape), m.sngan_g_features, num_classes)
     return models.DCGANGenerator(tuple(info.shape), m.base_features, m.upsample, m.use_batch_norm)
@@ -97,7 +140,8 @@ def build_discriminator(config, info, num_classes: int | None = None):
     m = config.model
     _check_arch(m, info)
     if m.arch == "mlp":
-        return models.MLPDiscriminator(tuple(m.d_hidden), m.maxout, m.stddev_group)
+        return models.MLPDiscriminator(tuple(m.d_hidden), m.maxout, m.stddev_group,
+                                       models.weight_init(m.init))
     if m.arch == "sngan":
         return models.SNGANDiscriminator(m.sngan_d_features, num_classes, m.spectral_norm,
                                          m.stddev_group or None)

@@ -20,12 +20,13 @@ from genmodels.methods.adversarial import (adversarial_method, apply_module, bui
 
 
 # The config fields this method reads beyond the ones every config has (genmodels.config):
-# methods.build refuses any other field, so a setting is never silently ignored.
+# methods.build refuses any other field, so a setting is never silently ignored. model.init and
+# model.bn_* reach the MLP generator only (build_generator), not the encoder nor D(x, z).
 CONFIG_FIELDS = ("model.arch", "model.base_features", "model.d_hidden", "model.encoder_dense",
                  "model.encoder_features", "model.g_hidden", "model.joint_hidden",
                  "model.latent_dim", "model.maxout", "model.upsample", "model.use_batch_norm",
-                 "losses.discriminator", "schedule.d_steps", "schedule.g_steps",
-                 "optim.generator", "optim.discriminator")
+                 "model.init", "model.bn_epsilon", "model.bn_momentum", "losses.discriminator",
+                 "schedule.d_steps", "schedule.g_steps", "optim.generator", "optim.discriminator")
 
 
 def build_encoder_and_critic(config, info):

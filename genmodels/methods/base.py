@@ -54,6 +54,9 @@ class Method:
     prepare_sampling(variables) -> variables, run on the host before sampling (not jitted), for
     samplers fitted after training such as the RAE's ex-post density on the training codes;
     callers go through `sampling_variables`.
+    simultaneous: every player of the schedule (each scheduled once) takes its gradient at the
+    params and collections the train step started from, with one shared rng, and then all
+    updates are applied (genmodels.train.step); False: the players update in schedule order.
     """
 
     name: str
@@ -69,6 +72,7 @@ class Method:
     latent_dim: Optional[int] = None
     metrics: tuple[str, ...] = ()  # Metric families of genmodels.evaluation it supports.
     prepare_sampling: Optional[Callable[[PyTree], PyTree]] = None
+    simultaneous: bool = False
 
     def __post_init__(self):
         names = [p.name for p in self.players]
@@ -81,6 +85,11 @@ class Method:
             if repeats < 1:
                 raise ValueError(f"Method {self.name}: player {player!r} is scheduled {repeats} "
                                  "times per step; it must be at least 1.")
+        scheduled = [player for player, _ in self.schedule]
+        if self.simultaneous and (any(r != 1 for _, r in self.schedule)
+                                  or len(set(scheduled)) != len(scheduled)):
+            raise ValueError(f"Method {self.name}: simultaneous updates need every player "
+                             f"scheduled once with 1 update; the schedule is {self.schedule}.")
 
     def player(self, name: str) -> Player:
         return next(p for p in self.players if p.name == name)

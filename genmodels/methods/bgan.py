@@ -17,8 +17,8 @@ import jax.numpy as jnp
 
 from genmodels import losses, models
 from genmodels.methods.base import Method
-from genmodels.methods.adversarial import (adversarial_method, apply_module, build_generator, data_key,
-                                   to_data_space, to_model_space)
+from genmodels.methods.adversarial import (adversarial_method, apply_module, build_generator,
+                                           data_key, ema_sampling, to_data_space, to_model_space)
 from genmodels.nn.sets import check_pool, resolve_set_layers
 
 VARIANTS = ("bgan", "mbgan")
@@ -26,11 +26,12 @@ TARGETS = ("realised", "sampled")
 ARCHITECTURES = ("dcgan", "mlp")  # Those with a set discriminator.
 # The config fields this method reads beyond the ones every config has (genmodels.config):
 # methods.build refuses any other field, so a setting is never silently ignored.
-CONFIG_FIELDS = ("bgan", "model.arch", "model.base_features", "model.d_hidden", "model.d_set_layers",
-                 "model.d_use_batch_norm", "model.ema_decay", "model.g_hidden", "model.latent_dim",
-                 "model.maxout", "model.set_pool", "model.upsample", "model.use_batch_norm",
-                 "losses.generator", "schedule.d_steps", "schedule.g_steps", "optim.generator",
-                 "optim.discriminator")
+CONFIG_FIELDS = ("bgan", "model.arch", "model.base_features", "model.d_hidden",
+                 "model.d_set_layers", "model.d_use_batch_norm", "model.ema_decay",
+                 "model.g_hidden", "model.latent_dim", "model.maxout", "model.set_pool",
+                 "model.upsample", "model.use_batch_norm", "model.init", "model.bn_epsilon",
+                 "model.bn_momentum", "losses.generator", "schedule.d_steps", "schedule.g_steps",
+                 "schedule.simultaneous", "optim.generator", "optim.discriminator")
 
 
 def sample_ratio(rng: jax.Array, fixed_ratio=None) -> jax.Array:
@@ -113,7 +114,7 @@ def build_discriminator(config, info):
     resolve_set_layers(tuple(m.d_set_layers), stages, "model.d_set_layers")
     if m.arch == "mlp":
         return models.SetMLPDiscriminator(tuple(m.d_hidden), m.maxout, tuple(m.d_set_layers),
-                                          m.set_pool)
+                                          m.set_pool, models.weight_init(m.init))
     return models.SetDCGANDiscriminator(m.base_features, m.d_use_batch_norm,
                                         tuple(m.d_set_layers), m.set_pool)
 
@@ -127,6 +128,7 @@ def build(config, info) -> Method:
     key = data_key(info)
     variant, fixed_ratio, mixes = b.variant, b.fixed_ratio, b.mixes_per_step
     realised = b.target == "realised"
+    simultaneous = config.schedule.simultaneous
 
     def real_data(batch):
         return to_model_space(batch[key], info)
@@ -168,7 +170,9 @@ def build(config, info) -> Method:
 
     def generator_loss(params, collections, batch, rng):
         n = batch[key].shape[0]
-        fake, g_colls = generate(params, collections, rng, n, train=True)
+        # Simultaneous updates share the step's rng: G draws the z of D's loss's fakes.
+        z_rng = jax.random.split(rng)[0] if simultaneous else rng
+        fake, g_colls = generate(params, collections, z_rng, n, train=True)
         # D runs in train mode but only its own step updates it (its collections are dropped).
         scores, _ = apply_module(discriminator, params["discriminator"],
                                  collections["discriminator"], fake, train=True)
@@ -187,5 +191,6 @@ def build(config, info) -> Method:
 
     return adversarial_method(
         "bgan", config, discriminator_loss, generator_loss, ema_decay=m.ema_decay or None,
-        init=init, sample=sample, latent_dim=m.latent_dim,
+        simultaneous=simultaneous, prepare_sampling=ema_sampling(generator, m), init=init,
+        sample=sample, latent_dim=m.latent_dim,
         metrics=("modes",) if info.modes is not None else ())

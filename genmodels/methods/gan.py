@@ -5,7 +5,11 @@ Players: the discriminator minimises
 and the generator minimises losses.generator(D(G(z))), alternating d_steps and g_steps updates
 per train step (schedule.d_steps / schedule.g_steps). All three are chosen by name from
 genmodels.losses. losses.weight_clip > 0 clips every discriminator weight to [-c, c] after each
-update (WGAN); model.ema_decay > 0 keeps an EMA of the generator used for sampling.
+update (WGAN); model.ema_decay > 0 keeps an EMA of the generator used for sampling (an MLP
+generator's batch statistics are then recomputed for the averaged weights). With
+schedule.simultaneous both players take their gradients at the same params, batch and z, and
+update together (docs/adversarial.md). model.init, model.bn_epsilon, model.bn_momentum: the MLP
+nets' weight initialisation and the MLP generator's batch-norm constants.
 
 Options on what the discriminator sees (all compose):
   model.conditional   class-conditional GAN (Mirza & Osindero 2014): G gets [z, onehot(y)], D
@@ -22,8 +26,9 @@ import jax.numpy as jnp
 from genmodels import losses
 from genmodels.losses.adversarial import discriminator_objective
 from genmodels.methods.adversarial import (adversarial_method, apply_module, attach_labels,
-                                           build_networks, clip_weights, data_key, init_replay,
-                                           pack, replay, to_data_space, to_model_space)
+                                           build_networks, clip_weights, data_key, ema_sampling,
+                                           init_replay, pack, replay, to_data_space,
+                                           to_model_space)
 from genmodels.methods.base import Method
 
 # The config fields this method reads beyond the ones every config has (genmodels.config):
@@ -33,9 +38,11 @@ CONFIG_FIELDS = ("model.arch", "model.base_features", "model.conditional", "mode
                  "model.pack", "model.replay_fraction", "model.replay_size",
                  "model.sngan_d_features", "model.sngan_g_features", "model.spectral_norm",
                  "model.stddev_group", "model.upsample", "model.use_batch_norm",
+                 "model.init", "model.bn_epsilon", "model.bn_momentum",
                  "losses.discriminator", "losses.generator", "losses.penalty",
                  "losses.penalty_weight", "losses.weight_clip", "schedule.d_steps",
-                 "schedule.g_steps", "optim.generator", "optim.discriminator")
+                 "schedule.g_steps", "schedule.simultaneous", "optim.generator",
+                 "optim.discriminator")
 
 
 def check_options(config, info) -> None:
@@ -71,6 +78,7 @@ def build(config, info) -> Method:
     penalty = losses.get("penalty", config.losses.penalty, "losses.penalty")
     penalty_weight = config.losses.penalty_weight
     key = data_key(info)
+    simultaneous = config.schedule.simultaneous
     num_classes = info.num_classes if m.conditional else 0
     # SNGAN conditions inside the networks (conditional BN, projection D); the others on inputs.
     labels_to_modules = bool(num_classes) and m.arch == "sngan"
@@ -113,7 +121,9 @@ def build(config, info) -> Method:
 
     def generator_loss(params, collections, batch, rng):
         labels = batch.get("label")
-        fake, g_colls = generate(params["generator"], collections["generator"], rng, labels,
+        # Simultaneous updates share the step's rng: G draws the z of D's loss's fakes.
+        z_rng = jax.random.split(rng, 3)[0] if simultaneous else rng
+        fake, g_colls = generate(params["generator"], collections["generator"], z_rng, labels,
                                  batch[key].shape[0], train=True)
         # D runs in train mode (batch statistics of the fakes) but only its own step updates it.
         fake_logits, _ = discriminate(params["discriminator"], collections["discriminator"],
@@ -141,9 +151,13 @@ def build(config, info) -> Method:
                         rng, labels, n, train=False)
         return to_data_space(x, info)
 
+    def latent_inputs(z):
+        return conditioned(z, (jnp.arange(z.shape[0]) * max(num_classes, 1)) // z.shape[0])
+
     clip = config.losses.weight_clip
     return adversarial_method(
         "gan", config, discriminator_loss, generator_loss,
         project=clip_weights(clip) if clip else None, ema_decay=m.ema_decay or None,
+        simultaneous=simultaneous, prepare_sampling=ema_sampling(generator, m, latent_inputs),
         init=init, sample=sample, latent_dim=m.latent_dim,
         metrics=("modes",) if info.modes is not None else ())

@@ -1,6 +1,6 @@
 """Networks: generators, discriminators, encoders, decoders."""
 from genmodels.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_num_upsamplings
-from genmodels.models.mlp import Maxout, MLPDiscriminator, MLPGenerator
+from genmodels.models.mlp import Maxout, MLPDiscriminator, MLPGenerator, weight_init
 from genmodels.models.vae_nets import ConvDecoder, ConvEncoder, check_divisible
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Maxout",
     "check_divisible",
     "dcgan_num_upsamplings",
+    "weight_init",
 ]
 
 from genmodels.models.set_discriminators import (  # noqa: E402

@@ -38,6 +38,7 @@ class SetMLPDiscriminator(nn.Module):
     maxout: int = 5
     set_layers: Sequence[int] = (1, 2)
     pool: str = "mean"
+    kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
 
     @nn.compact
     def __call__(self, x, train: bool):
@@ -48,14 +49,16 @@ class SetMLPDiscriminator(nn.Module):
         for k in range(len(self.hidden) + 1):
             if k in positions:
                 width = self.hidden[max(k - 1, 0)]
-                h = nn.leaky_relu(SetLayer(width, self.pool, name=f"set_{k}")(h), 0.2)
+                h = SetLayer(width, self.pool, self.kernel_init, name=f"set_{k}")(h)
+                h = nn.leaky_relu(h, 0.2)
             if k == len(self.hidden):
                 break
             if self.maxout == 1:
-                h = nn.leaky_relu(nn.Dense(self.hidden[k], name=f"hidden_{k}")(h), 0.2)
+                h = nn.leaky_relu(nn.Dense(self.hidden[k], kernel_init=self.kernel_init,
+                                           name=f"hidden_{k}")(h), 0.2)
             else:
-                h = Maxout(self.hidden[k], self.maxout, name=f"hidden_{k}")(h)
-        return nn.Dense(1, name="logit")(h)[:, 0]
+                h = Maxout(self.hidden[k], self.maxout, self.kernel_init, name=f"hidden_{k}")(h)
+        return nn.Dense(1, kernel_init=self.kernel_init, name="logit")(h)[:, 0]
 
 
 class SetDCGANDiscriminator(nn.Module):

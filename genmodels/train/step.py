@@ -33,6 +33,9 @@ def make_train_step(method: Method, compute_dtype: str = "float32"):
     §5). A player's `project` follows each of its updates; its EMA (if any) is updated once per
     train step, with the warm-up of `ema_decay_at`. `train_step.metric_owners` maps each metric
     to the player that reports it (filled on trace).
+    With `method.simultaneous`, every player instead takes its gradient at the params and
+    collections the step started from, all with the randomness fold_in(fold_in(rng, step), 0),
+    and the updates are applied together (each player's own collections are kept).
     `compute_dtype` ("float32" or "bfloat16", config train.compute_dtype) is the dtype of the
     losses' matmuls and convolutions (genmodels.train.precision); params, optimizer state and
     updates stay float32.
@@ -46,41 +49,59 @@ def make_train_step(method: Method, compute_dtype: str = "float32"):
             raise ValueError(f"Method {method.name}: players {owner!r} and {player!r} both report "
                              f"metric {name!r}; give one of them another name.")
 
+    def player_update(name, params, own_params, own_opt, colls, batch, rng):
+        """One optimizer step of player `name` on its loss at {**params, name: own_params}:
+        (own params, own optimizer state, collections the loss updated, metrics)."""
+        player, loss_fn = method.player(name), loss_fns[name]
+
+        def own_loss(p):
+            return loss_fn({**params, name: p}, colls, batch, rng)
+
+        (loss, (terms, new_colls)), grads = jax.value_and_grad(own_loss, has_aux=True)(own_params)
+        updates, own_opt = player.optimizer.update(grads, own_opt, own_params)
+        own_params = optax.apply_updates(own_params, updates)
+        if player.project is not None:
+            own_params = player.project(own_params)
+        terms = {**terms, f"loss/{name}": loss, f"grad_norm/{name}": optax.tree.norm(grads)}
+        return own_params, own_opt, new_colls, terms
+
     def train_step(state: TrainState, batch):
         step_rng = jax.random.fold_in(state.rng, state.step)
         params, collections, opt_state = dict(state.params), state.collections, dict(state.opt_state)
         ema_params = dict(state.ema_params)
         metrics = {}
+        if method.simultaneous:
+            start_params, start_colls = dict(params), collections
+            rng = jax.random.fold_in(step_rng, 0)
+            all_terms = {}
+            for name, _ in method.schedule:
+                params[name], opt_state[name], new_colls, all_terms[name] = player_update(
+                    name, start_params, start_params[name], opt_state[name], start_colls, batch,
+                    rng)
+                collections = _merge(collections, {name: new_colls.get(name, {})})
         update_index = 0
         for name, repeats in method.schedule:
             player = method.player(name)
 
-            def update(carry, k, name=name, player=player, loss_fn=loss_fns[name]):
+            def update(carry, k, name=name):
                 own_params, own_opt, colls = carry
-                rng = jax.random.fold_in(step_rng, k)
-
-                def own_loss(p):
-                    return loss_fn({**params, name: p}, colls, batch, rng)
-
-                (loss, (terms, new_colls)), grads = jax.value_and_grad(own_loss, has_aux=True)(
-                    own_params)
-                updates, own_opt = player.optimizer.update(grads, own_opt, own_params)
-                own_params = optax.apply_updates(own_params, updates)
-                if player.project is not None:
-                    own_params = player.project(own_params)
-                terms = {**terms, f"loss/{name}": loss, f"grad_norm/{name}": optax.tree.norm(grads)}
+                own_params, own_opt, new_colls, terms = player_update(
+                    name, params, own_params, own_opt, colls, batch,
+                    jax.random.fold_in(step_rng, k))
                 return (own_params, own_opt, _merge(colls, new_colls)), terms
 
-            carry = (params[name], opt_state[name], collections)
-            if repeats == 1:
-                carry, terms = update(carry, update_index)
+            if method.simultaneous:
+                terms = all_terms[name]
+            elif repeats == 1:
+                carry, terms = update((params[name], opt_state[name], collections), update_index)
+                params[name], opt_state[name], collections = carry
             else:
                 # Unrolled: on XLA:CPU a convolution's weight gradient inside a loop body runs
                 # ~100x slower than outside one (docs/benchmarks.md), e.g. SNGAN's 5 D steps.
-                carry, terms = jax.lax.scan(update, carry, update_index + jnp.arange(repeats),
-                                            unroll=True)
+                carry, terms = jax.lax.scan(update, (params[name], opt_state[name], collections),
+                                            update_index + jnp.arange(repeats), unroll=True)
                 terms = jax.tree.map(lambda t: jnp.mean(t, axis=0), terms)
-            params[name], opt_state[name], collections = carry
+                params[name], opt_state[name], collections = carry
             update_index += repeats
             if player.ema_decay:
                 decay = ema_decay_at(player.ema_decay, state.step)
