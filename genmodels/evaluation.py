@@ -112,7 +112,7 @@ class Evaluator:
         parallel.check_batch_size(batch, "eval.feature_batch_size", self.mesh)
         self.feature_kind = features_lib.resolve_kind(self.config.eval, self.info)
         if self.feature_kind == "inception":
-            inception.require_weights(self.config.eval.inception_weights)
+            inception.require_weights(self.config.eval.inception_weights, "is" in self.names)
         if "is" in self.names and self.feature_kind == "random":
             raise ValueError(f"Metric 'is' needs class logits, but dataset {self.info.name!r} "
                              "uses the random-weight feature network (no labels or factors); "
