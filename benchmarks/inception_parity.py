@@ -69,7 +69,8 @@ def torch_features(module, images: np.ndarray, scaling: str = "tf", resize: str 
                               mode="bilinear", align_corners=False)
         else:
             rows, cols = (legacy_tf_matrix(n, 299) for n in x.shape[1:3])
-            t = torch.from_numpy(np.einsum("oh,pw,bhwc->bcop", rows, cols, x).astype(np.float32))
+            x = np.einsum("pw,bowc->bopc", cols, np.einsum("oh,bhwc->bowc", rows, x))
+            t = torch.from_numpy(x.astype(np.float32)).permute(0, 3, 1, 2)
         t = (t - 128.0) / 128.0 if scaling == "tf" else t / 127.5 - 1.0
         with torch.no_grad():
             out.append(module(t).numpy())
@@ -82,7 +83,7 @@ def torch_fid(real: np.ndarray, fake: np.ndarray) -> float:
 
     mu1, mu2 = real.mean(0), fake.mean(0)
     s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
-    covmean, _ = scipy.linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():
         offset = np.eye(len(s1)) * 1e-6
         covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))
@@ -121,6 +122,12 @@ def run_compare(a: np.ndarray, b: np.ndarray) -> tuple[dict, float]:
     return json.loads(out.stdout.strip().splitlines()[-1]), seconds
 
 
+def save(results: dict, complete: bool) -> str:
+    """Writes what is measured so far (complete: False until every stage has run)."""
+    return common.write_results("inception_parity", {**results, "complete": complete,
+                                                     "load_average": os.getloadavg()})
+
+
 def main(argv):
     del argv
     import torch  # noqa: PLC0415
@@ -140,6 +147,7 @@ def main(argv):
     os.makedirs(os.path.dirname(FIXTURE), exist_ok=True)
     np.savez_compressed(FIXTURE, images=images, pool3=ref.astype(np.float32))
     print("fixture:", json.dumps(results["fixture"]), flush=True)
+    save(results, complete=False)
 
     a, b = image_sets(_NUM.value)
     cli, seconds = run_compare(a, b)
@@ -151,6 +159,7 @@ def main(argv):
         "compare_images_per_second": 2 * _NUM.value / seconds,
         "torch_fid": reference, "relative_difference": abs(cli["fid"] - reference) / reference}
     print("fid:", cli["fid"], "torch:", reference, flush=True)
+    save(results, complete=False)
 
     variants = {}
     for name, kwargs in {"scaling x/127.5-1": {"scaling": "torch"},
@@ -158,9 +167,9 @@ def main(argv):
         r, f = torch_features(module, a, **kwargs), torch_features(module, b, **kwargs)
         variants[name] = {"torch_fid": torch_fid(r, f), "pool3_vs_chosen": errors(r, real)}
         print(name, json.dumps(variants[name]), flush=True)
-    results["variants"] = variants
-    results["load_average"] = os.getloadavg()
-    print("wrote", common.write_results("inception_parity", results))
+        results["variants"] = variants
+        save(results, complete=False)
+    print("wrote", save(results, complete=True))
 
 
 if __name__ == "__main__":
