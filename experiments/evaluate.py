@@ -10,8 +10,13 @@
       coverage-vs-quality report: DIR/precision_recall.png, DIR/bpd_fid.png, DIR/report.md
       (DIR defaults to <common parent of the workdirs>/report); workdirs without an eval JSON of
       their latest checkpoint with the report metrics are evaluated first.
+  python -m experiments.evaluate --compare A B [--metrics=fid,kid,precision,recall,density,
+      coverage] [--features=inception]
+      B against reference A (.npz with uint8 array x, or a folder of PNGs) on the FID Inception
+      network (genmodels.metrics.compare); the last line of stdout is one JSON object.
 """
 
+import json
 import logging
 import numbers
 import os
@@ -23,6 +28,7 @@ from absl import logging as absl_logging
 from experiments import cli
 from genmodels import api, evaluation
 from genmodels import workdir as workdir_lib
+from genmodels.metrics import compare
 from genmodels.sweeps import report
 from genmodels.train.writers import MetricsWriter
 
@@ -33,6 +39,8 @@ _METRICS = flags.DEFINE_list(
     + ", ".join(sorted(evaluation.METRIC_FAMILIES)) + ".")
 _REPORT = flags.DEFINE_bool("report", False, "Report on the workdirs given as arguments.")
 _OUT = flags.DEFINE_string("out", None, "Report directory (--report).")
+_COMPARE = flags.DEFINE_bool("compare", False, "Compare two image sets given as arguments.")
+_FEATURES = flags.DEFINE_string("features", "inception", "Feature network of --compare.")
 _IWAE_K = flags.DEFINE_integer("iwae_k", None, "Importance samples of the IWAE bound (default: "
                                "the run's eval.iwae_k; latent-variable methods only).")
 
@@ -67,6 +75,17 @@ def main(argv):
         result = report.write_report(workdirs, out, evaluate)
         print(result["table"])
         print("\n".join(f"{k}: {v}" for k, v in result["paths"].items()))
+        return
+    if _COMPARE.value:
+        if len(argv) != 3:
+            raise app.UsageError("--compare needs two image sets: --compare A B (each an .npz "
+                                 "with array x or a folder of PNG images).")
+        try:
+            result = compare.compare(argv[1], argv[2], _METRICS.value or compare.METRICS,
+                                     _FEATURES.value)
+        except (ValueError, FileNotFoundError) as e:  # bad paths, arrays, names, no weights
+            raise app.UsageError(str(e)) from e
+        print(json.dumps(result, sort_keys=True))
         return
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments {argv[1:]} (workdirs go with --report).")

@@ -85,7 +85,7 @@ class Samples(Family):
                                   mesh)
         self.feature_kind = features_lib.resolve_kind(config.eval, info)
         if self.feature_kind == "inception":
-            inception.require_weights(config.eval.inception_weights)
+            inception.require_weights(config.eval.inception_weights, "is" in names)
         if "is" in names and self.feature_kind == "random":
             raise ValueError(f"Metric 'is' needs class logits, but dataset {info.name!r} uses "
                              "the random-weight feature network (no labels or factors); drop "

@@ -1,7 +1,8 @@
 """Feature extractors for FID / IS / KID / precision-recall / density-coverage.
 
 `eval.features` picks one (docs/evaluation.md):
-- "inception": pool3 (2048) and 1008-way logits of the FID InceptionV3 (needs its weights);
+- "inception": pool3 (2048) of the FID InceptionV3, and its 1008-way logits when the weights
+  have them (inception.py: the `fid` extra's weights have none, so no IS);
 - "classifier": a small CNN trained on demand on the dataset's train split, on its labels
   (digits, mnist, cifar10, ...) or, for dsprites, on the factor pair shape x scale (18 classes);
   features are its 128-d penultimate layer, logits its class scores; cached on disk with its
@@ -32,7 +33,7 @@ import optax
 from genmodels import data, parallel
 from genmodels.data.pipeline import host_rows
 from genmodels.metrics import fid as fid_lib
-from genmodels.metrics import inception
+from genmodels.metrics import inception, inception_convert
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,18 @@ class RandomConvNet(nn.Module):
 
 
 def _inception_apply(params, images):
-    out = inception.InceptionV3().apply({"params": params}, images)
-    return {"features": out["pool3"], "logits": out["logits"]}
+    out = inception.InceptionV3(logits="fc" in params).apply({"params": params}, images)
+    return {"features": out["pool3"], **({"logits": out["logits"]} if "logits" in out else {})}
+
+
+def inception_extractor(weights: str | None = None, cache: str | None = None,
+                        logits: bool = False) -> FeatureExtractor:
+    """The FID Inception extractor from inception.require_weights(weights, logits); a
+    TorchScript file is converted once into cache_dir(cache)."""
+    path = inception.require_weights(weights, logits)
+    params = inception_convert.load_params(path, cache)
+    return FeatureExtractor("inception", f"inception-2015-12-05-{fid_lib.file_digest(path)}",
+                            _inception_apply, params, "fc" in params)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,10 +153,7 @@ def make_extractor(config, info, kind: str | None = None) -> FeatureExtractor:
     classifier when that is the choice."""
     kind = kind or resolve_kind(config.eval, info)
     if kind == "inception":
-        path = inception.require_weights(config.eval.inception_weights)
-        params = inception.load_params(path)
-        return FeatureExtractor("inception", f"inception-2015-12-05-{fid_lib.file_digest(path)}",
-                                _inception_apply, params, True)
+        return inception_extractor(config.eval.inception_weights, config.eval.cache_dir)
     if kind == "random":
         net = RandomConvNet()
         params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, *info.shape), jnp.uint8))

