@@ -75,7 +75,7 @@ def test_report_writes_plots_and_a_table_for_two_workdirs(runs, tmp_path):
          str(runs / "gan"), f"--out={out}"], cwd=REPO, env=env, capture_output=True, text=True,
         timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("precision_recall.png", "bpd_fid.png"):
+    for name in ("precision_recall.png", "bpd_fd_classifier.png"):  # one bpd plot per space
         with open(out / name, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     table = (out / "report.md").read_text()
