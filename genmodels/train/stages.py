@@ -18,8 +18,7 @@ log = logging.getLogger(__name__)
 def idgan_stage1(config, workdir: str, train) -> ml_collections.ConfigDict:
     """Runs (or resumes, or skips) stage 1 and returns the config with model.stage1_workdir set
     and config.stage1 replaced by the stage-1 run's saved config (what the encoder was built
-    with). Called by genmodels.train.loop.train_and_evaluate before the method is built."""
-    from genmodels.train import loop  # noqa: PLC0415 (loop imports methods)
+    with. `train(config, workdir)` runs a whole training job (loop.train_and_evaluate)."""
 
     config = config.copy_and_resolve_references()
     given = config.model.stage1_workdir
