@@ -142,7 +142,9 @@ def test_cli_rejects_unknown_override_and_preset(tmp_path):
     bad_preset = subprocess.run(
         [sys.executable, "-m", "experiments.main", "--config=configs/gan.py:cifar100",
          f"--workdir={tmp_path}"], cwd=REPO, capture_output=True, text=True)
-    assert bad_preset.returncode == 2 and "valid presets: cifar10, default, digits, grid25, ring8" in bad_preset.stderr
+    assert bad_preset.returncode == 2 and (
+        "valid presets: cifar10, default, digits, grid25, grid25_protocol, ring8, ring8_protocol, "
+        "sngan_cifar10") in bad_preset.stderr
     assert len(bad_preset.stderr.splitlines()) <= 3
     traced = subprocess.run(_main(tmp_path, "--config.train.num_stepz=3", "--traceback"),
                             cwd=REPO, capture_output=True, text=True)
