@@ -160,8 +160,9 @@ SAVED_CONFIG_UPGRADES = (
 _MLP_PROTOCOL_FIELDS = {"model.init": "default", "model.bn_epsilon": 1e-5,
                         "model.bn_momentum": 0.9}
 # Fields added to one method's config after runs were saved, with the value those runs used:
-# {method: {dotted field: value}} (the 2-D protocol options of issue 26).
+# {method: {dotted field: value}} (losses.flow; the 2-D protocol options of gan, bgan and ali).
 SAVED_METHOD_UPGRADES = {
+    "flow": {"losses.flow": "nll_bits"},
     "gan": {**_MLP_PROTOCOL_FIELDS, "schedule.simultaneous": False},
     "bgan": {**_MLP_PROTOCOL_FIELDS, "schedule.simultaneous": False},
     "ali": _MLP_PROTOCOL_FIELDS,
@@ -188,11 +189,10 @@ def _upgrade(block: dict) -> None:
 
 
 def merge_over_defaults(saved: Mapping) -> dict:
-    """A saved config (dict) over base_config()'s fields, with SAVED_CONFIG_UPGRADES applied:
-    fields added since it was saved read the values the run used; every saved value wins."""
+    """A saved config (dict) over base_config()'s fields, with SAVED_METHOD_UPGRADES and
+    SAVED_CONFIG_UPGRADES applied: fields added since it was saved read the values the run
+    used; every saved value wins."""
     merged = _merge(base_config().to_dict(), saved)
-    if merged.get("method") == "flow":
-        merged.setdefault("losses", {}).setdefault("flow", "nll_bits")
     _upgrade_method(merged)
     _upgrade(merged)
     return merged
