@@ -19,8 +19,8 @@ from genmodels.evaluation.modes import MODE_SAMPLES
 from genmodels.evaluation.registry import (FAMILIES, METRIC_FAMILIES, Family, check_metrics,
                                            nonfinite_terms, register, supported_metrics,
                                            unsupported_reason)
-from genmodels.evaluation.samples import (FEATURE_SPACES, prdc_metrics, result_key,
-                                          uniform_subset)
+from genmodels.evaluation.samples import FEATURE_SPACES, result_key
+from genmodels.metrics.prdc import prdc_metrics, uniform_subset
 from genmodels.metrics.names import (DISENTANGLEMENT_METRICS, LIKELIHOOD_METRICS, MODE_METRICS,
                                      RECONSTRUCTION_METRICS, SAMPLE_METRICS)
 

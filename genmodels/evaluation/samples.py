@@ -19,13 +19,13 @@ from genmodels.evaluation.registry import Family, register
 from genmodels.methods.base import sampling_variables
 from genmodels.metrics import features as features_lib
 from genmodels.metrics import fid as fid_lib
-from genmodels.metrics import inception, prdc
+from genmodels.metrics import inception
+from genmodels.metrics.prdc import DC_METRICS, PR_METRICS, prdc_metrics
 from genmodels.metrics.names import SAMPLE_METRICS
 
 # eval.features kind -> the name of its feature space in metric keys and prdc_features.
 FEATURE_SPACES = {"inception": "inception", "classifier": "classifier", "random": "randconv"}
 _KEY_PREFIXES = {"fid": "fd", "kid": "kid", "is": "is"}
-PR_METRICS, DC_METRICS = ("precision", "recall"), ("density", "coverage")
 PRDC_SEED_KEY = 0x5eed  # Mixed with config.seed into the seed of the k-NN metrics' subsets.
 
 
@@ -36,32 +36,6 @@ def result_key(name: str, kind: str) -> str:
     if name not in _KEY_PREFIXES or kind == "inception":
         return name
     return f"{_KEY_PREFIXES[name]}_{FEATURE_SPACES[kind]}"
-
-
-def uniform_subset(x: np.ndarray, num: int, rng: np.random.Generator) -> np.ndarray:
-    """`num` rows of x drawn uniformly without replacement over all of x (kept in x's order),
-    or all of x when it has at most `num` rows."""
-    if len(x) <= num:
-        return x
-    return x[np.sort(rng.choice(len(x), num, replace=False))]
-
-
-def prdc_metrics(real, fake, names, num: int, pr_k: int, dc_k: int, seed) -> dict:
-    """precision/recall (k = pr_k) and density/coverage (k = dc_k) of the `names` requested, on
-    uniform random subsets of `num` features of each set (drawn with `seed`), with their sizes
-    prdc_num_samples and prdc_num_real."""
-    wants_pr, wants_dc = set(PR_METRICS) & set(names), set(DC_METRICS) & set(names)
-    if not (wants_pr or wants_dc):
-        return {}
-    rng = np.random.default_rng(seed)
-    real, fake = uniform_subset(real, num, rng), uniform_subset(fake, num, rng)
-    results = {}
-    if wants_pr:
-        results.update(prdc.precision_recall(real, fake, k=pr_k))
-    if wants_dc:
-        results.update(prdc.density_coverage(real, fake, k=dc_k))
-    return {**{k: float(v) for k, v in results.items()}, "prdc_num_samples": len(fake),
-            "prdc_num_real": len(real)}
 
 
 @register

@@ -75,12 +75,6 @@ def image_features(images: np.ndarray, apply_fn, mesh, batch_size: int = 50,
                                 math.ceil(len(images) / batch_size), desc)["features"]
 
 
-def _subset(x: np.ndarray, num: int, seed: int) -> np.ndarray:
-    if len(x) <= num:
-        return x
-    return x[np.sort(np.random.default_rng(seed).choice(len(x), num, replace=False))]
-
-
 def metrics_of_features(real: np.ndarray, fake: np.ndarray, metrics=METRICS, *, seed: int = 0,
                         kid_subsets: int = 100, kid_subset_size: int = 1000, pr_k: int = 3,
                         dc_k: int = 5, prdc_num_samples: int = 10_000) -> dict:
@@ -97,16 +91,7 @@ def metrics_of_features(real: np.ndarray, fake: np.ndarray, metrics=METRICS, *, 
         mean, std = fid_lib.kernel_inception_distance(real, fake, kid_subsets, kid_subset_size,
                                                       seed=seed)
         out.update(kid=mean, kid_std=std, kid_num_samples=m, kid_num_real=n)
-    wants_pr, wants_dc = {"precision", "recall"} & set(metrics), {"density", "coverage"} & set(
-        metrics)
-    if wants_pr or wants_dc:
-        real_s = _subset(real, prdc_num_samples, seed)
-        fake_s = _subset(fake, prdc_num_samples, seed + 1)
-        if wants_pr:
-            out.update(prdc.precision_recall(real_s, fake_s, k=pr_k))
-        if wants_dc:
-            out.update(prdc.density_coverage(real_s, fake_s, k=dc_k))
-        out.update(prdc_num_samples=len(fake_s), prdc_num_real=len(real_s))
+    out.update(prdc.prdc_metrics(real, fake, metrics, prdc_num_samples, pr_k, dc_k, seed))
     return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in out.items()}
 
 

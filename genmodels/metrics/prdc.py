@@ -147,3 +147,32 @@ def density_coverage(real, fake, k: int = 5,
         counts += np.asarray(chunk_counts)
         covered[start:start + valid] = np.asarray(chunk_covered)[:valid]
     return {"density": float(counts.sum() / (k * len(fake))), "coverage": float(covered.mean())}
+
+
+PR_METRICS, DC_METRICS = ("precision", "recall"), ("density", "coverage")
+
+
+def uniform_subset(x: np.ndarray, num: int, rng: np.random.Generator) -> np.ndarray:
+    """`num` rows of x drawn uniformly without replacement over all of x (kept in x's order),
+    or all of x when it has at most `num` rows."""
+    if len(x) <= num:
+        return x
+    return x[np.sort(rng.choice(len(x), num, replace=False))]
+
+
+def prdc_metrics(real, fake, names, num: int, pr_k: int, dc_k: int, seed) -> dict:
+    """precision/recall (k = pr_k) and density/coverage (k = dc_k) of the `names` requested, on
+    uniform random subsets of `num` features of each set (drawn with `seed`), with their sizes
+    prdc_num_samples and prdc_num_real."""
+    wants_pr, wants_dc = set(PR_METRICS) & set(names), set(DC_METRICS) & set(names)
+    if not (wants_pr or wants_dc):
+        return {}
+    rng = np.random.default_rng(seed)
+    real, fake = uniform_subset(real, num, rng), uniform_subset(fake, num, rng)
+    results = {}
+    if wants_pr:
+        results.update(precision_recall(real, fake, k=pr_k))
+    if wants_dc:
+        results.update(density_coverage(real, fake, k=dc_k))
+    return {**{k: float(v) for k, v in results.items()}, "prdc_num_samples": len(fake),
+            "prdc_num_real": len(real)}

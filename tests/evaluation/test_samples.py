@@ -9,7 +9,7 @@ import pytest
 from genmodels import data, evaluation, methods, parallel
 from genmodels.evaluation import samples
 from genmodels.metrics import features as features_lib
-from genmodels.metrics.prdc import density_coverage, precision_recall
+from genmodels.metrics.prdc import density_coverage, precision_recall, prdc_metrics, uniform_subset
 from genmodels.train import loop
 from genmodels.workdir import read_metrics
 from tests.helpers import small_sample_eval, tiny_gan
@@ -37,8 +37,8 @@ def test_prdc_of_a_sorted_reference_equals_that_of_a_shuffled_copy():
     real, fake = _sorted_mixture(rng)
     shuffled = real[rng.permutation(len(real))]
     m = 400
-    ordered = samples.prdc_metrics(real, fake, PRDC, m, 3, 5, seed=(0, 1))
-    mixed = samples.prdc_metrics(shuffled, fake, PRDC, m, 3, 5, seed=(0, 2))
+    ordered = prdc_metrics(real, fake, PRDC, m, 3, 5, seed=(0, 1))
+    mixed = prdc_metrics(shuffled, fake, PRDC, m, 3, 5, seed=(0, 2))
     assert ordered["prdc_num_real"] == ordered["prdc_num_samples"] == m
     for name in PRDC:
         assert ordered[name] == pytest.approx(mixed[name], abs=0.15 if name == "density" else 0.08)
@@ -49,9 +49,9 @@ def test_prdc_of_a_sorted_reference_equals_that_of_a_shuffled_copy():
 
 def test_uniform_subset_spans_the_whole_set_and_keeps_small_sets():
     x = np.arange(1000)[:, None]
-    subset = samples.uniform_subset(x, 100, np.random.default_rng(0))
+    subset = uniform_subset(x, 100, np.random.default_rng(0))
     assert len(np.unique(subset)) == 100 and subset.max() > 900 and subset.min() < 100
-    assert len(samples.uniform_subset(x[:50], 100, np.random.default_rng(0))) == 50
+    assert len(uniform_subset(x[:50], 100, np.random.default_rng(0))) == 50
 
 
 def test_the_sample_family_draws_the_reference_subset_uniformly(monkeypatch):
