@@ -12,7 +12,7 @@ from genmodels import workdir as workdir_lib
 from genmodels.train.checkpoint import restore_run
 from genmodels.workdir import load_config
 from genmodels.train.images import image_grid, samples_to_image, save_png
-from genmodels.train.state import example_batch, inference_variables
+from genmodels.train.state import inference_variables
 
 
 def with_iwae_k(config, k: int) -> ml_collections.ConfigDict:

@@ -34,7 +34,6 @@ import logging
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from genmodels import data, losses, models
@@ -196,12 +195,13 @@ def build(config, info) -> Method:
     def stage1_values(input_shape):
         """The stage-1 collection: loaded from model.stage1_workdir, or zeros of the right
         shapes where there is none (shape-only uses: a checkpoint restore fills them)."""
-        workdir = m.get("stage1_workdir")
-        if workdir and workdir_lib.path(workdir).is_dir() and _stage1_loader is not None:
+        workdir = m.stage1_workdir
+        exists = bool(workdir) and workdir_lib.path(workdir).is_dir()
+        if exists and _stage1_loader is not None:
             with jax.ensure_compile_time_eval():
                 return _stage1_values(workdir, num_bank, bank_seed,
                                       config.stage1.model.to_json(sort_keys=True))
-        if workdir:
+        if workdir and not exists:
             log.warning("model.stage1_workdir=%s does not exist: the frozen encoder and the "
                         "posterior bank are zeros until a checkpoint restores them.", workdir)
         shapes = jax.eval_shape(lambda: encoder.init(jax.random.PRNGKey(0),

@@ -21,10 +21,6 @@ class CorruptCheckpointError(CheckpointError):
     """A checkpoint whose files cannot be read (truncated or damaged)."""
 
 
-def checkpoint_dir(workdir: str) -> str:
-    return str(workdir_lib.checkpoint_dir(workdir))
-
-
 def _short(error: Exception, limit: int = 300) -> str:
     text = f"{type(error).__name__}: {error}".strip().splitlines()[0]
     return text if len(text) <= limit else text[:limit] + " ..."
@@ -67,8 +63,9 @@ class Checkpointer:
 
     def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
         self.workdir = workdir
-        self.directory = checkpoint_dir(workdir)
-        if read_only and not workdir_lib.checkpoint_dir(workdir).is_dir():
+        directory = workdir_lib.checkpoint_dir(workdir)
+        self.directory = str(directory)
+        if read_only and not directory.is_dir():
             raise CheckpointError(f"No checkpoint directory {self.directory}: train a model in "
                                   f"this workdir first (python -m experiments.main --mode=train "
                                   f"--workdir={workdir} --config=...).")

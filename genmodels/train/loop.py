@@ -1,7 +1,6 @@
 """The training loop: resume, step, log, check, checkpoint, sample, evaluate."""
 
 import functools
-import importlib
 import json
 import logging
 import os
@@ -145,8 +144,8 @@ def prepare(config, workdir: str):
 
 def check_drift(config, workdir: str) -> None:
     """Refuses (ConfigDriftError) a run whose config changes fields W's checkpoints depend on,
-    before anything is written. Fields the method's prepare hook fills in or replaces (its
-    optional `prepared_fields(config)`) are left to the check after prepare."""
+    before anything is written. Fields that earlier stages fill in or replace
+    (stages.prepared_fields) are left to the check after prepare."""
     workdir_lib.check_drift(config, workdir, stages.prepared_fields(config))
 
 
