@@ -6,10 +6,11 @@ of an invertible flow, trained with likelihood plus a log-ratio adversarial term
 
 Presets: default (embedded 16x16 `patches`, CPU minutes), cifar10 (adversarial-leaning, the
 paper's v1), cifar10_v2 (likelihood-leaning), celeba64, lsun_church64. What the knobs trade:
-losses.adversarial_weight (lambda) buys sample quality (precision) at the price of bpd; a deeper
-flow (model.flow.depth) lets the feature-space Gaussian model correlated pixels (better bpd and
-sharper samples) at more compute; model.sigma fixed keeps the decoder from inflating sigma to
-explain blur, per_channel / per_pixel fit it (better bpd, blurrier samples from the mean).
+losses.adversarial_weight (lambda, per sub-pixel) buys sample quality (precision) at the price of
+bpd; the flow (model.flow: levels, depth) lets the feature-space Gaussian model correlated pixels
+(better bpd and sharper samples) at more compute; model.sigma fixed keeps the decoder from
+inflating sigma to explain blur, per_channel / per_pixel fit it (better bpd, blurrier samples
+from the mean). docs/hybrid.md has the objective, the stability measurements and the ablation.
 """
 
 from configs import default
@@ -27,17 +28,28 @@ def _patches():
         dense=256,
         sigma="per_channel",  # fixed | per_channel | per_pixel
         sigma_init=0.1,  # sigma of "fixed" and the initial value of "per_channel"
-        # depth 0: no flow (pixel-space VAE); squeezes: space-to-depth steps before the
-        # couplings; mask, scale_bound, net, num_blocks: as in configs/flow.py.
-        flow=dict(depth=2, hidden=32, coupling="affine", squeezes=1, mask="channel",
-                  scale_bound="sigmoid", net="glow", num_blocks=0),
+        # The feature flow f_psi. num_scales = L >= 1: Glow's multi-scale plan (L levels of
+        # `depth` steps of ActNorm, 1x1 conv and coupling, each level squeezing, half factored
+        # out between levels) packed back into image shape, the flow of configs/flow.py:glow
+        # at hidden 32; num_scales = 0: `depth` steps after `squeezes` squeezes at one scale.
+        # depth 0: no flow (pixel-space VAE). mask, scale_bound, net, num_blocks: as in
+        # configs/flow.py.
+        # Additive couplings: an affine coupling's inverse divides by its scale, and at the
+        # decoder means of prior z that overflowed under the adversarial term (docs/hybrid.md,
+        # "Stability").
+        flow=dict(depth=4, hidden=32, coupling="additive", squeezes=0, mask="channel",
+                  scale_bound="sigmoid", net="glow", num_blocks=0, num_scales=2),
         discriminator="dcgan",  # dcgan (any 4 * 2^k px) | sngan (ResNet, 16/32/48/64 px)
-        d_features=64,
+        d_features=32,
         spectral_norm=True,  # sngan only
         ema_decay=0.0,
     )
     c.losses = dict(
-        adversarial_weight=1.0,  # lambda; 0 trains by likelihood only (no discriminator)
+        # lambda, per sub-pixel: the generator minimises L_C / D + lambda L_Q (D = 768
+        # sub-pixels here), so lambda means the same at any image size; 0 trains by likelihood
+        # only (no discriminator). adversarial_scale="per_image": L_C + lambda L_Q.
+        adversarial_weight=0.01,
+        adversarial_scale="per_dim",
         generator="log_ratio",  # any generator loss of genmodels.losses (or an import path)
         discriminator="non_saturating",  # binary cross-entropy
         penalty="r1",
@@ -69,8 +81,10 @@ def _cifar10():
     c.model.update(dict(latent_dim=128, encoder_features=(64, 128, 256),
                         decoder_features=(256, 128, 64), dense=1024, discriminator="sngan",
                         d_features=128))
-    c.model.flow.update(dict(depth=3, hidden=128, coupling="affine"))
-    c.losses.adversarial_weight = 1.0
+    c.model.flow.update(dict(depth=3, hidden=128, coupling="affine", squeezes=1, num_scales=0))
+    # lambda 1 per image, as this preset had when lambda weighed nats per image: 1 / 3072 per
+    # sub-pixel at 32x32x3 (not measured here).
+    c.losses.adversarial_weight = 1.0 / 3072
     c.optim.generator = default.adam(2e-4)
     c.optim.discriminator = default.adam(2e-4, b1=0.0, b2=0.9)
     c.train.num_steps = 200_000
@@ -85,7 +99,7 @@ def _cifar10():
 def _cifar10_v2():
     """Likelihood-leaning (the paper's v2): a smaller adversarial weight."""
     c = _cifar10()
-    c.losses.adversarial_weight = 0.1
+    c.losses.adversarial_weight = 0.1 / 3072  # 0.1 per image at 32x32x3.
     return c
 
 

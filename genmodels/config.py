@@ -153,19 +153,23 @@ SAVED_CONFIG_UPGRADES = (
     (("aux_target",), dict(cond_source="features", cond_scale=1.0)),  # agave
     (("preprocess", "temperature"), dict(num_levels=256)),  # flow: dequantised on 256 levels
     (("depth", "hidden", "coupling"),  # feature-space flows (hybrid's model.flow)
-     dict(squeezes=1, mask="channel", scale_bound="sigmoid", net="glow", num_blocks=0)),
+     dict(squeezes=1, mask="channel", scale_bound="sigmoid", net="glow", num_blocks=0,
+          num_scales=0)),
 )
 
 
 _MLP_PROTOCOL_FIELDS = {"model.init": "default", "model.bn_epsilon": 1e-5,
                         "model.bn_momentum": 0.9}
 # Fields added to one method's config after runs were saved, with the value those runs used:
-# {method: {dotted field: value}} (losses.flow; the 2-D protocol options of gan, bgan and ali).
+# {method: {dotted field: value}} (losses.flow; the 2-D protocol options of gan, bgan and ali;
+# the hybrid's scale of lambda).
 SAVED_METHOD_UPGRADES = {
     "flow": {"losses.flow": "nll_bits"},
     "gan": {**_MLP_PROTOCOL_FIELDS, "schedule.simultaneous": False},
     "bgan": {**_MLP_PROTOCOL_FIELDS, "schedule.simultaneous": False},
     "ali": _MLP_PROTOCOL_FIELDS,
+    # Before the hybrid's lambda was per sub-pixel, L_C + lambda L_Q weighed nats per image.
+    "hybrid": {"losses.adversarial_scale": "per_image"},
 }
 
 

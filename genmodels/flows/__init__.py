@@ -9,7 +9,9 @@ Squeeze) are called as `module.apply(variables, x, method="forward")` or used as
 
 Feature flow (for a density in feature space, e.g. the ADE hybrid):
   flow = make_feature_flow(cfg, (H, W, C), "model.flow")   # cfg: depth, hidden, coupling,
-                                                           #   [squeezes, mask, scale_bound, net]
+                                   #   squeezes, mask, scale_bound, net, num_blocks, num_scales
+  (num_scales = 0: FeatureFlow, single scale; L >= 1: MultiScaleFeatureFlow, Glow's L-level
+  plan with its factored-out levels packed back into [H, W, C])
   f, logdet = flow.apply(v, x, method="forward")          # f: [B, H, W, C], logdet [B]
   x, logdet_inv = flow.apply(v, f, method="inverse")
   (or, as a submodule: `self.flow.forward(x)`, `self.flow.inverse(f)`). ActNorm initialises
@@ -45,6 +47,7 @@ from genmodels.flows.bijectors import (
 from genmodels.flows.models import (
     KINDS,
     FeatureFlow,
+    MultiScaleFeatureFlow,
     MultiScaleFlow,
     flow_spec,
     make_feature_flow,
@@ -69,7 +72,7 @@ from genmodels.flows.preprocess import (
 __all__ = [
     "COUPLINGS", "KINDS", "LOGIT_ALPHA", "MASKS", "NETS", "PREPROCESSINGS", "SCALE_BOUNDS",
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "Coupling", "CouplingNet", "FactorOut",
-    "FeatureFlow", "InvConv1x1", "MultiScaleFlow", "Squeeze", "affine_forward",
+    "FeatureFlow", "InvConv1x1", "MultiScaleFeatureFlow", "MultiScaleFlow", "Squeeze", "affine_forward",
     "affine_inverse", "bits_per_dim", "check_preprocess", "checkerboard", "dequantize",
     "flow_spec", "logit_forward", "logit_inverse", "make_feature_flow", "make_flow",
     "preprocess_forward", "preprocess_inverse", "squeeze", "standard_normal_log_prob",

@@ -20,6 +20,7 @@ NVP, where the paper used batch normalisation):
 import math
 
 import flax.linen as nn
+import ml_collections
 import jax.numpy as jnp
 
 from genmodels.flows import bijectors as bj
@@ -85,7 +86,8 @@ class MultiScaleFlow(nn.Module):
         self.layers = [op[1] for op in plan if op[0] == "layer"]
         self.ops = tuple(op[0] for op in plan)
 
-    def forward(self, x):
+    def forward(self, x, layers: bool = True):
+        """(eps levels, logdet); layers=False only squeezes and splits (the levels' layout)."""
         eps, logdet, i = [], jnp.zeros(x.shape[:1], x.dtype), 0
         for op in self.ops:
             if op == "squeeze":
@@ -95,11 +97,14 @@ class MultiScaleFlow(nn.Module):
                 eps.append(x[..., k:])
                 x = x[..., :k]
             else:
-                x, ld = self.layers[i].forward(x)
-                logdet, i = logdet + ld, i + 1
+                if layers:
+                    x, ld = self.layers[i].forward(x)
+                    logdet = logdet + ld
+                i += 1
         return tuple(eps) + (x,), logdet
 
-    def inverse(self, eps):
+    def inverse(self, eps, layers: bool = True):
+        """(x, logdet of the inverse); layers=False only unsplits and unsqueezes."""
         x = eps[-1]
         logdet, i, j = jnp.zeros(x.shape[:1], x.dtype), len(self.layers), len(eps) - 1
         for op in reversed(self.ops):
@@ -110,8 +115,9 @@ class MultiScaleFlow(nn.Module):
                 x = jnp.concatenate([x, eps[j]], -1)
             else:
                 i -= 1
-                x, ld = self.layers[i].inverse(x)
-                logdet = logdet + ld
+                if layers:
+                    x, ld = self.layers[i].inverse(x)
+                    logdet = logdet + ld
         return x, logdet
 
     def __call__(self, x):
@@ -170,6 +176,36 @@ class FeatureFlow(nn.Module):
         return self.forward(x)
 
 
+class MultiScaleFeatureFlow(nn.Module):
+    """A multi-scale flow (MultiScaleFlow) as a shape-preserving feature map: the factored-out
+    levels eps are packed back into the input's shape by undoing the squeezes and splits, so
+      f(x) = pack(eps(x)),  ln|det df/dx| = the flow's log-det
+    (packing permutes coordinates: |det| = 1). A standard normal on f is then exactly the
+    multi-scale flow's density; a model that puts its own density on f generalises it.
+    forward(x) -> (f, ln|det df/dx|); inverse(f) -> (x, ln|det dx/df|)."""
+
+    spec: tuple
+
+    def setup(self):
+        self.flow = MultiScaleFlow(self.spec)
+
+    def _pack(self, eps):
+        return self.flow.inverse(eps, layers=False)[0]
+
+    def _unpack(self, f):
+        return self.flow.forward(f, layers=False)[0]
+
+    def forward(self, x):
+        eps, logdet = self.flow.forward(x)
+        return self._pack(eps), logdet
+
+    def inverse(self, f):
+        return self.flow.inverse(self._unpack(f))
+
+    def __call__(self, x):
+        return self.forward(x)
+
+
 # --- Construction from config blocks, with errors naming the field. ---
 
 def _check_int(value, minimum: int, field: str, hint: str = "") -> None:
@@ -216,10 +252,27 @@ def make_flow(m, image_shape, field: str = "model") -> MultiScaleFlow:
     return MultiScaleFlow(flow_spec(m, image_shape, field))
 
 
-def make_feature_flow(cfg, image_shape, field: str = "model.flow") -> FeatureFlow:
-    """A FeatureFlow from a config block with depth, hidden, coupling, squeezes, mask,
-    scale_bound, net and num_blocks (configs/hybrid.py's model.flow)."""
+def make_feature_flow(cfg, image_shape, field: str = "model.flow") -> nn.Module:
+    """A shape-preserving flow from a config block with depth, hidden, coupling, squeezes, mask,
+    scale_bound, net, num_blocks and num_scales (configs/hybrid.py's model.flow).
+
+    num_scales = 0: FeatureFlow, `depth` steps after `squeezes` squeezes. num_scales = L >= 1:
+    MultiScaleFeatureFlow of Glow's multi-scale plan (L levels of `depth` steps, each level
+    squeezing, half factored out between levels), which makes `squeezes` meaningless (must be 0).
+    """
     _check_int(cfg.depth, 1, f"{field}.depth")
+    _check_int(cfg.num_scales, 0, f"{field}.num_scales")
+    if cfg.num_scales:
+        if cfg.squeezes:
+            raise ValueError(f"{field}.squeezes={cfg.squeezes} with {field}.num_scales="
+                             f"{cfg.num_scales}: the multi-scale flow squeezes once per level; "
+                             f"set {field}.squeezes=0 (or {field}.num_scales=0 for the "
+                             "single-scale flow).")
+        spec = ml_collections.ConfigDict(dict(
+            kind="glow", num_scales=cfg.num_scales, steps=cfg.depth, hidden=cfg.hidden,
+            net=cfg.net, num_blocks=cfg.num_blocks, coupling=cfg.coupling,
+            scale_bound=cfg.scale_bound, mask=cfg.mask, actnorm=True))
+        return MultiScaleFeatureFlow(flow_spec(spec, image_shape, field))
     _check_int(cfg.hidden, 1, f"{field}.hidden")
     bj.check_choice(cfg.coupling, bj.COUPLINGS, f"{field}.coupling")
     squeezes, mask, scale_bound = cfg.squeezes, cfg.mask, cfg.scale_bound

@@ -5,7 +5,7 @@ pixels are correlated given z and the likelihood stays exact in image space, tra
 likelihood plus an adversarial quality term. Players:
 
   generator (encoder q(z|x), decoder mu_theta(z) and sigma, flow f_psi) minimises
-      L_C + lambda * L_Q, with
+      L_C + lambda * D * L_Q  (losses.adversarial_scale="per_dim", the default), with
       L_C(x) = -E_q[ln N(f_psi(x'); mu_theta(z), sigma^2)] - ln|det df_psi/dx'| + KL(q || p(z))
       L_Q    = losses.generator(D(x_hat)),  x_hat = f_psi^{-1}(mu_theta(z)), z ~ N(0, I)
       (log_ratio: -E ln(D / (1 - D)), an estimate of KL(p_theta || p_data));
@@ -13,8 +13,11 @@ likelihood plus an adversarial quality term. Players:
 
 x' = 2 y - 1 in [-1, 1) where y = (x + u) / 256 is the uniformly dequantised image, so
 bpd = (L_C - D ln 2 + D ln 256) / (D ln 2) on the 256-level convention (REFERENCES.md).
-Both terms are in nats per image; lambda = losses.adversarial_weight (0 drops the discriminator:
-the flow-VAE trained by likelihood alone). model.flow.depth = 0 drops the flow (a pixel-space
+L_C is in nats per image and sums over the D sub-pixels, L_Q is per image, so lambda =
+losses.adversarial_weight weighs L_Q against the likelihood per sub-pixel, L_C / D + lambda L_Q,
+and means the same at any image size; adversarial_scale="per_image" (runs saved before it
+existed) weighs L_C + lambda L_Q. lambda = 0 drops the discriminator (the flow-VAE trained by
+likelihood alone). model.flow.depth = 0 drops the flow (a pixel-space
 Gaussian VAE). Samples are x_hat, the flow's inverse image of the decoder mean.
 """
 
@@ -35,6 +38,10 @@ from genmodels.methods.adversarial import adversarial_method, apply_module
 from genmodels.methods.optim import make_optimizer
 
 SIGMAS = ("fixed", "per_channel", "per_pixel")
+ADVERSARIAL_SCALES = ("per_dim", "per_image")
+# A generated x_hat beyond this (4.5 image ranges past [-1, 1]) counts as an overflow of the
+# flow's inverse and stays out of L_Q's gradient (guarded_fakes).
+OFF_RANGE = 10.0
 DISCRIMINATORS = ("dcgan", "sngan")
 
 
@@ -43,7 +50,8 @@ DISCRIMINATORS = ("dcgan", "sngan")
 CONFIG_FIELDS = ("model.d_features", "model.decoder_features", "model.dense", "model.discriminator",
                  "model.ema_decay", "model.encoder_features", "model.flow", "model.latent_dim",
                  "model.sigma", "model.sigma_init", "model.spectral_norm",
-                 "losses.adversarial_weight", "losses.discriminator", "losses.generator",
+                 "losses.adversarial_scale", "losses.adversarial_weight",
+                 "losses.discriminator", "losses.generator",
                  "losses.penalty", "losses.penalty_weight", "schedule.d_steps", "schedule.g_steps",
                  "optim.generator", "optim.discriminator")
 
@@ -109,6 +117,9 @@ def check_config(config, info) -> None:
     if m.discriminator not in DISCRIMINATORS:
         raise ValueError(f"Unknown model.discriminator={m.discriminator!r}; valid: "
                          f"{', '.join(DISCRIMINATORS)}.")
+    if config.losses.adversarial_scale not in ADVERSARIAL_SCALES:
+        raise ValueError(f"Unknown losses.adversarial_scale={config.losses.adversarial_scale!r}; "
+                         f"valid: {', '.join(ADVERSARIAL_SCALES)}.")
     if config.losses.adversarial_weight < 0:
         raise ValueError(f"losses.adversarial_weight={config.losses.adversarial_weight} must be "
                          ">= 0 (0: likelihood only).")
@@ -137,6 +148,8 @@ def build(config, info) -> Method:
     g_loss = losses.get("generator", lc.generator, "losses.generator")
     penalty = losses.get("penalty", lc.penalty, "losses.penalty")
     d = math.prod(info.shape)
+    # lambda per sub-pixel (L_C / D + lambda L_Q, times D) or per image (L_C + lambda L_Q).
+    adversarial_weight = lc.adversarial_weight * (d if lc.adversarial_scale == "per_dim" else 1)
     iwae_k, iwae_chunk = check_iwae(config.eval)
 
     def to_bpd(log_p):
@@ -153,14 +166,15 @@ def build(config, info) -> Method:
         return z_rng, f, log_det, mean, log_scale
 
     def terms(variables, x_uint8, rng):
-        """Per-example elbo (of x' in [-1, 1]^D, nats), kl, recon, log_det and bpd."""
+        """Per-example elbo (of x' in [-1, 1]^D, nats), kl, recon, log_det and bpd; and the
+        features f_psi(x')."""
         z_rng, f, log_det, mean, log_scale = features_and_posterior(variables, x_uint8, rng)
         z = dist.diag_gaussian_sample(z_rng, mean, log_scale)
         mu, log_sigma = vae.apply(variables, z, method=HybridVAE.decode)
         kl = jnp.sum(dist.kl_diag_gaussian_standard(mean, log_scale), axis=-1)
         elbo = feature_space_elbo(f, log_det, mu, log_sigma, kl)
         return {"elbo": elbo, "kl": kl, "recon": kl - elbo, "log_det": log_det,
-                "bpd": to_bpd(elbo)}
+                "bpd": to_bpd(elbo)}, f
 
     def iwae_terms(variables, x_uint8, rng):
         """`terms` with bpd from the IWAE-k bound (k = eval.iwae_k; k = 1 is `terms` with the
@@ -189,23 +203,49 @@ def build(config, info) -> Method:
         return apply_module(discriminator, params["discriminator"],
                             collections.get("discriminator", {}), x, train=True)
 
+    def shown(x_hat):
+        """What D judges of a generated x_hat: the raw values (so that D learns to reject pixels
+        off the image range, which no real image has) bounded to [-OFF_RANGE, OFF_RANGE]."""
+        return jnp.clip(jnp.nan_to_num(x_hat, nan=0.0), -OFF_RANGE, OFF_RANGE)
+
+    def guarded_fakes(variables, rng, real_features):
+        """(x_hat, ok) for the generator's L_Q. Early in training the flow's inverse can overflow
+        at the decoder means of prior z (|x_hat| 0.9 -> 47 -> 6e7 -> inf in three steps,
+        whatever lambda: docs/hybrid.md), and one inf makes every gradient NaN. A sample whose
+        x_hat leaves [-OFF_RANGE, OFF_RANGE]^D (or is not finite) in a gradient-free probe is
+        replaced by a real image's features (whose inverse is that image, finite) and kept out
+        of L_Q's gradient (ok = False); the fraction is logged as fake_overflow, so no
+        replacement is silent."""
+        n = real_features.shape[0]
+        mu, _ = vae.apply(variables, jax.random.normal(rng, (n, m.latent_dim)),
+                          method=HybridVAE.decode)
+        probe = jax.lax.stop_gradient(vae.apply(variables, mu, method=HybridVAE.to_image))
+        ok = jnp.all(jnp.abs(probe) <= OFF_RANGE, axis=tuple(range(1, probe.ndim)))  # NaN: False
+        safe_mu = jnp.where(ok.reshape((-1,) + (1,) * (mu.ndim - 1)), mu,
+                            jax.lax.stop_gradient(real_features))
+        return vae.apply(variables, safe_mu, method=HybridVAE.to_image), ok
+
     def generator_loss(params, collections, batch, rng):
         t_rng, g_rng = jax.random.split(rng)
-        t = terms({"params": params["generator"]}, batch["image"], t_rng)
+        t, real_features = terms({"params": params["generator"]}, batch["image"], t_rng)
         metrics = {k: jnp.mean(v) for k, v in t.items()}
         loss = -metrics["elbo"]
         if adversarial:
-            fake = generate({"params": params["generator"]}, g_rng, batch["image"].shape[0])
-            fake_logits, _ = discriminate(params, collections, fake)
+            fake, ok = guarded_fakes({"params": params["generator"]}, g_rng, real_features)
+            fake_logits, _ = discriminate(params, collections, shown(fake))
+            fake_logits = jnp.where(ok, fake_logits.reshape(ok.shape),
+                                    jax.lax.stop_gradient(fake_logits.reshape(ok.shape)))
             adv = g_loss(fake_logits)
-            loss = loss + lc.adversarial_weight * adv
+            loss = loss + adversarial_weight * adv
             metrics["adversarial"] = adv
+            metrics["fake_abs_max"] = jnp.max(jnp.abs(fake))  # > 1: off the image range.
+            metrics["fake_overflow"] = 1.0 - jnp.mean(ok)
         return loss, (metrics, {})
 
     def discriminator_loss(params, collections, batch, rng):
         fake_rng, penalty_rng = jax.random.split(rng)
         real = to_signed(batch["image"])
-        fake = generate({"params": params["generator"]}, fake_rng, real.shape[0])
+        fake = shown(generate({"params": params["generator"]}, fake_rng, real.shape[0]))
         loss, metrics, d_colls = discriminator_objective(
             lambda x, colls: discriminate(params, {"discriminator": colls}, x), real, fake,
             collections.get("discriminator", {}), penalty_rng, loss=d_loss, penalty=penalty,

@@ -163,20 +163,49 @@ def _feature_flow_block(**fields):
     return cfg
 
 
-def test_feature_flow_preserves_shape_logdet_and_inverts():
-    cfg = _feature_flow_block(depth=2, hidden=4, coupling="affine")
-    flow = flows.make_feature_flow(cfg, (4, 4, 2))
-    x = _x((3, 4, 4, 2), seed=4)
+def _check_shape_preserving_flow(flow, x):
+    """f has x's shape, the log-det is the brute-force Jacobian's, and the inverse inverts;
+    returns (variables, f, logdet)."""
     variables = _init(flow, x, scale=0.05)
     f, logdet = flow.apply(variables, x, method="forward")
-    assert f.shape == x.shape and logdet.shape == (3,)
+    assert f.shape == x.shape and logdet.shape == x.shape[:1]
     _assert_logdet_matches_jacobian(flow, variables, x[:1])
     x_back, logdet_inv = flow.apply(variables, f, method="inverse")
     np.testing.assert_allclose(x_back, x, atol=1e-5)
     np.testing.assert_allclose(logdet_inv, -logdet, rtol=1e-5, atol=1e-4)
+    return variables, f, logdet
+
+
+def test_feature_flow_preserves_shape_logdet_and_inverts():
+    cfg = _feature_flow_block(depth=2, hidden=4, coupling="affine", squeezes=1, num_scales=0)
+    flow = flows.make_feature_flow(cfg, (4, 4, 2))
+    x = _x((3, 4, 4, 2), seed=4)
+    _check_shape_preserving_flow(flow, x)
     cfg.update(dict(squeezes=0, mask="checkerboard"))  # 1 channel: checkerboard only.
     flow = flows.make_feature_flow(cfg, (4, 4, 1))
     _assert_logdet_matches_jacobian(flow, _init(flow, x[:1, ..., :1]), x[:1, ..., :1])
+
+
+def test_multiscale_feature_flow_is_the_multiscale_flow_packed_into_image_shape():
+    """num_scales >= 1: the Glow plan with its levels packed back into [H, W, C]. Same log-det
+    (the brute-force Jacobian), exact inverse, and a standard normal on f scores x exactly as
+    the MultiScaleFlow with the same parameters does (packing only permutes coordinates)."""
+    cfg = _feature_flow_block(depth=2, hidden=4, coupling="affine", squeezes=0, num_scales=2)
+    flow = flows.make_feature_flow(cfg, (4, 4, 2))
+    x = _x((3, 4, 4, 2), seed=5)
+    variables, f, logdet = _check_shape_preserving_flow(flow, x)
+    reference = flows.MultiScaleFlow(flow.apply(variables, method=lambda m: m.spec))
+    eps, ref_logdet = reference.apply({"params": variables["params"]["flow"]}, x,
+                                      method="forward")
+    np.testing.assert_allclose(logdet, ref_logdet, rtol=1e-6)
+    np.testing.assert_allclose(np.sort(np.asarray(f).reshape(3, -1), axis=1),
+                               np.sort(np.concatenate([np.asarray(e).reshape(3, -1) for e in eps],
+                                                      axis=1), axis=1), rtol=1e-6)
+    assert float(jnp.max(jnp.abs(logdet))) > 1.0  # Not the identity.
+    with pytest.raises(ValueError, match="model.flow.squeezes=1 with model.flow.num_scales=2"):
+        flows.make_feature_flow(_feature_flow_block(squeezes=1, num_scales=2), (4, 4, 2))
+    with pytest.raises(ValueError, match="model.flow.num_scales"):
+        flows.make_feature_flow(_feature_flow_block(squeezes=0, num_scales=3), (4, 4, 2))
 
 
 def test_actnorm_init_normalises_the_first_batch():
@@ -371,9 +400,11 @@ def test_bad_config_fields_raise_naming_the_field(field, value, match):
 
 
 def test_bad_feature_flow_and_preset_errors():
-    cfg = _feature_flow_block(depth=2, hidden=4, coupling="affine", squeezes=2)
+    cfg = _feature_flow_block(depth=2, hidden=4, coupling="affine", squeezes=2, num_scales=0)
     with pytest.raises(ValueError, match="model.flow.squeezes"):
         flows.make_feature_flow(cfg, (6, 6, 3))
+    with pytest.raises(ValueError, match=r"divisible by 2\^2.*model.flow.num_scales"):
+        flows.make_feature_flow(_feature_flow_block(squeezes=0, num_scales=2), (6, 6, 3))
     cfg.update(dict(squeezes=0, mask="channel"))
     with pytest.raises(ValueError, match="model.flow.mask='channel'"):
         flows.make_feature_flow(cfg, (4, 4, 1))

@@ -167,6 +167,60 @@ def test_adversarial_gradient_reaches_decoder_and_flow_not_encoder():
     assert norms["encoder"] == 0.0
 
 
+def _generator_loss(config, g_params=None, rng=5):
+    """(loss, metrics) of the generator player at the shared init state of tiny_hybrid."""
+    _, method, batch, state = _setup(config)
+    params = {**state.params, "generator": g_params or state.params["generator"]}
+    loss, (metrics, _) = method.player("generator").loss_fn(
+        params, state.collections, batch, jax.random.PRNGKey(rng))
+    return loss, metrics
+
+
+def test_lambda_is_per_sub_pixel_unless_saved_per_image():
+    """adversarial_scale="per_dim" weighs L_Q by lambda * D against L_C (nats per image), i.e.
+    L_C / D + lambda L_Q: the same loss as "per_image" at lambda * D."""
+    d = 8 * 8 * 3
+    per_dim = tiny_hybrid()
+    per_dim.losses.adversarial_weight = 100.0  # Large, so L_Q shows above L_C's float32 rounding.
+    per_image = tiny_hybrid()
+    per_image.losses.update(dict(adversarial_weight=100.0 * d, adversarial_scale="per_image"))
+    likelihood_only = tiny_hybrid()
+    likelihood_only.losses.adversarial_weight = 0.0
+    loss_dim, metrics = _generator_loss(per_dim)
+    loss_image, _ = _generator_loss(per_image)
+    loss_lik, _ = _generator_loss(likelihood_only)
+    np.testing.assert_allclose(loss_dim, loss_image, rtol=1e-6)
+    np.testing.assert_allclose(loss_dim - loss_lik, 100.0 * d * metrics["adversarial"], rtol=1e-3)
+    per_image.losses.adversarial_scale = "per_pixel"
+    with pytest.raises(ValueError, match="losses.adversarial_scale='per_pixel'; valid: "
+                                         "per_dim, per_image"):
+        methods.build(per_image, data.get_info(per_image.data))
+
+
+def test_samples_that_overflow_the_flow_inverse_leave_the_gradient_finite():
+    """A decoder mean whose inverse image overflows (here the decoder output bias at 1e3)
+    makes every sample an overflow: the generator's gradient stays finite, L_Q contributes none
+    of it, and fake_overflow reports 1. In range, fake_overflow is 0."""
+    config = tiny_hybrid()
+    _, method, _, state = _setup(config)
+    _, metrics = _generator_loss(config)
+    assert float(metrics["fake_overflow"]) == 0.0
+    g = jax.tree.map(lambda x: x, state.params["generator"])
+    g["decoder"]["out"]["bias"] = jnp.full_like(g["decoder"]["out"]["bias"], 1e3)
+    likelihood_only = tiny_hybrid()
+    likelihood_only.losses.adversarial_weight = 0.0
+
+    def grads(c):
+        return jax.grad(lambda p: _generator_loss(c, p)[0])(g)
+
+    _, metrics = _generator_loss(config, g)
+    assert float(metrics["fake_overflow"]) == 1.0 and np.isfinite(float(metrics["fake_abs_max"]))
+    full, lik = grads(config), grads(likelihood_only)
+    for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(lik)):
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_trains_and_loads_with_ablations(tmp_path):
     for name, update in [("full", {}), ("no_flow", {"model.flow.depth": 0}),
                          ("no_adv", {"losses.adversarial_weight": 0.0})]:

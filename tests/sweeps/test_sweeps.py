@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 
+import configs.hybrid
 from genmodels import sweeps
 from tests.helpers import REPO
 
@@ -307,20 +308,26 @@ def test_runs_can_name_their_own_base_config(tmp_path):
     command line come from its own base (the "config" key), fixed() applies to all of them."""
     sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/hybrid_ablation.py"),
                               str(tmp_path))
-    by_id = {r.id: r for r in sweep.runs}
-    sngan = "config-gan-sngan_cifar10_sngan_g_features-32_sngan_d_features-32_seed-0"
-    assert sorted(by_id) == sorted([
-        "config-hybrid_seed-0", "config-hybrid_depth-0_seed-0",
-        "config-hybrid_adversarial_weight-0.0_seed-0",
-        "config-hybrid_adversarial_weight-10.0_seed-0", "config-gan-cifar10_seed-0", sngan,
-        "config-flow-glow_seed-0"])
-    methods = {i: r.config.method for i, r in by_id.items()}
-    assert methods["config-gan-cifar10_seed-0"] == methods[sngan] == "gan"
-    assert methods["config-flow-glow_seed-0"] == "flow"
-    assert by_id["config-flow-glow_seed-0"].flags[0] == "--config=configs/flow.py:glow"
-    assert by_id[sngan].config.model.arch == "sngan"
-    assert by_id[sngan].config.model.sngan_d_features == 32
-    assert by_id["config-hybrid_depth-0_seed-0"].config.model.flow.depth == 0
+    assert len(sweep.runs) == 24 and len({r.id for r in sweep.runs}) == 24  # 8 arms, 3 seeds.
+    seed0 = [r for r in sweep.runs if r.config.seed == 0]
+    by_base = {}
+    for r in seed0:
+        by_base.setdefault(r.flags[0], []).append(r)
+    hybrids = by_base.pop("--config=configs/hybrid.py")
+    lam = configs.hybrid.get_config().losses.adversarial_weight
+    assert sorted((r.config.losses.adversarial_weight, r.config.model.flow.depth)
+                  for r in hybrids) == sorted([(lam, 4), (round(0.3 * lam, 6), 4),
+                                               (round(3 * lam, 6), 4), (lam, 0), (0.0, 4)])
+    (dcgan,), (sngan,) = by_base["--config=configs/gan.py:cifar10"], \
+        by_base["--config=configs/gan.py:sngan_cifar10"]
+    (glow,) = by_base["--config=configs/flow.py:glow"]
+    assert dcgan.config.method == sngan.config.method == "gan" and glow.config.method == "flow"
+    assert sngan.config.model.arch == "sngan" and sngan.config.model.sngan_d_features == 32
+    # Every arm reports the same sample metrics (one feature space); the likelihood models bpd.
+    for run in seed0:
+        assert {"fid", "kid", "precision", "recall", "density", "coverage"} <= set(
+            run.config.eval.metrics)
+        assert ("bpd" in run.config.eval.metrics) == (run.config.method != "gan")
     for run in sweep.runs:
         assert run.config.data.name == "patches" and run.config.train.num_steps == 3000
         assert "config" not in run.config.keys()  # The key picks the file; it is not a field.
