@@ -209,9 +209,9 @@ def build(config, info) -> Method:
         return jnp.clip(jnp.nan_to_num(x_hat, nan=0.0), -OFF_RANGE, OFF_RANGE)
 
     def guarded_fakes(variables, rng, real_features):
-        """(x_hat, ok) for the generator's L_Q. Early in training the flow's inverse can overflow
-        at the decoder means of prior z (|x_hat| 0.9 -> 47 -> 6e7 -> inf in three steps,
-        whatever lambda: docs/hybrid.md), and one inf makes every gradient NaN. A sample whose
+        """(x_hat, ok) for the generator's L_Q. The flow's inverse can overflow at the decoder
+        means of prior z, points the likelihood never trains on (affine couplings did, early in
+        training: docs/hybrid.md, "Stability"), and one inf makes every gradient NaN. A sample whose
         x_hat leaves [-OFF_RANGE, OFF_RANGE]^D (or is not finite) in a gradient-free probe is
         replaced by a real image's features (whose inverse is that image, finite) and kept out
         of L_Q's gradient (ok = False); the fraction is logged as fake_overflow, so no
