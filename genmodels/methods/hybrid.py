@@ -193,11 +193,14 @@ def build(config, info) -> Method:
                 "iwae": bound, "iwae_k": jnp.full_like(kl, iwae_k), "bpd": to_bpd(bound),
                 "bpd_elbo": to_bpd(elbo)}
 
+    def prior_means(variables, rng, n):
+        """mu_theta(z) in feature space for n draws z ~ N(0, I)."""
+        return vae.apply(variables, jax.random.normal(rng, (n, m.latent_dim)),
+                         method=HybridVAE.decode)[0]
+
     def generate(variables, rng, n):
         """x_hat = f_psi^{-1}(mu_theta(z)), z ~ N(0, I), in [-1, 1] image space."""
-        mu, _ = vae.apply(variables, jax.random.normal(rng, (n, m.latent_dim)),
-                          method=HybridVAE.decode)
-        return vae.apply(variables, mu, method=HybridVAE.to_image)
+        return vae.apply(variables, prior_means(variables, rng, n), method=HybridVAE.to_image)
 
     def discriminate(params, collections, x):
         return apply_module(discriminator, params["discriminator"],
@@ -216,9 +219,7 @@ def build(config, info) -> Method:
         replaced by a real image's features (whose inverse is that image, finite) and kept out
         of L_Q's gradient (ok = False); the fraction is logged as fake_overflow, so no
         replacement is silent."""
-        n = real_features.shape[0]
-        mu, _ = vae.apply(variables, jax.random.normal(rng, (n, m.latent_dim)),
-                          method=HybridVAE.decode)
+        mu = prior_means(variables, rng, real_features.shape[0])
         probe = jax.lax.stop_gradient(vae.apply(variables, mu, method=HybridVAE.to_image))
         ok = jnp.all(jnp.abs(probe) <= OFF_RANGE, axis=tuple(range(1, probe.ndim)))  # NaN: False
         safe_mu = jnp.where(ok.reshape((-1,) + (1,) * (mu.ndim - 1)), mu,
@@ -233,8 +234,8 @@ def build(config, info) -> Method:
         if adversarial:
             fake, ok = guarded_fakes({"params": params["generator"]}, g_rng, real_features)
             fake_logits, _ = discriminate(params, collections, shown(fake))
-            fake_logits = jnp.where(ok, fake_logits.reshape(ok.shape),
-                                    jax.lax.stop_gradient(fake_logits.reshape(ok.shape)))
+            fake_logits = fake_logits.reshape(ok.shape)
+            fake_logits = jnp.where(ok, fake_logits, jax.lax.stop_gradient(fake_logits))
             adv = g_loss(fake_logits)
             loss = loss + adversarial_weight * adv
             metrics["adversarial"] = adv
