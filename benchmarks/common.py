@@ -1,5 +1,6 @@
 """Measurement helpers: step time, XLA cost-analysis FLOPs, and the machine's matmul peak."""
 
+import ast
 import functools
 import json
 import os
@@ -13,8 +14,9 @@ import numpy as np
 
 from genmodels import data, methods
 from genmodels import parallel
+from genmodels.sweeps.overrides import apply_overrides
 from genmodels.train.state import init_train_state
-from genmodels.train.step import make_train_step
+from genmodels.train.step import make_multi_step, make_train_step
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -71,11 +73,31 @@ def write_results(name: str, results: dict, directory: str = RESULTS_DIR) -> str
     return path
 
 
-def random_batch(info, batch_size: int, seed: int = 0) -> dict:
+def parse_variant(variant: str) -> dict:
+    """';'-separated FIELD=VALUE overrides ("" for none). A value is a Python literal ("0.1",
+    "(8, 8)", "False"), else the string itself ("affine")."""
+    def value(text: str):
+        try:
+            return ast.literal_eval(text)
+        except (SyntaxError, ValueError):
+            return text
+    pairs = [p.partition("=") for p in variant.split(";") if p]
+    return {field.strip(): value(text.strip()) for field, _, text in pairs}
+
+
+def with_variant(config, variant: str):
+    """A copy of `config` with `parse_variant(variant)` applied, type-checked like a sweep's
+    overrides (unknown fields and wrong types name the field)."""
+    return apply_overrides(config, parse_variant(variant))
+
+
+def random_batch(info, batch_size: int, seed: int = 0, leading: tuple = ()) -> dict:
+    """Random data of the dataset's shape, [*leading, batch_size, *shape]."""
     rng = np.random.default_rng(seed)
+    shape = (*leading, batch_size, *info.shape)
     if info.kind == "image":
-        return {"image": rng.integers(0, 256, (batch_size, *info.shape), dtype=np.uint8)}
-    return {"x": rng.normal(size=(batch_size, *info.shape)).astype(np.float32)}
+        return {"image": rng.integers(0, 256, shape, dtype=np.uint8)}
+    return {"x": rng.normal(size=shape).astype(np.float32)}
 
 
 def compile_train_step(config, batch_size: int):
@@ -93,3 +115,32 @@ def compile_train_step(config, batch_size: int):
     start = time.perf_counter()
     compiled = step.lower(state, batch).compile()
     return compiled, state, batch, time.perf_counter() - start
+
+
+def seeds_program(config, num_seeds: int, batch_size: int, steps_per_call: int):
+    """(compiled program, states, batches, FLOPs per call): `steps_per_call` steps of
+    `num_seeds` seeds in one call; num_seeds = 1 is the un-vmapped step the trainer runs."""
+    info = data.get_info(config.data)
+    method = methods.build(config, info)
+    step_fn = make_train_step(method)
+    step = make_multi_step(step_fn, steps_per_call)
+    batches = jax.tree.map(jnp.asarray, random_batch(info, batch_size,
+                                                     leading=(num_seeds, steps_per_call)))
+    keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
+    first = jax.tree.map(lambda b: b[0, 0], batches)
+    states = jax.jit(jax.vmap(lambda k: init_train_state(method, k, first)))(keys)
+    if num_seeds == 1:
+        states, batches = jax.tree.map(lambda a: a[0], (states, batches))
+    else:
+        step = jax.vmap(step)
+    compiled = jax.jit(step, donate_argnums=0).lower(states, batches).compile()
+    return compiled, states, batches, compiled_flops_per_call(step_fn, num_seeds, states,
+                                                              batches, steps_per_call)
+
+
+def compiled_flops_per_call(step_fn, num_seeds: int, states, batches, steps_per_call: int):
+    """FLOPs of one call: XLA's count for one step of the S seeds (a scan's body would be
+    counted once), times the steps per call."""
+    one = step_fn if num_seeds == 1 else jax.vmap(step_fn)
+    first = jax.tree.map(lambda b: b[:, 0] if num_seeds > 1 else b[0], batches)
+    return steps_per_call * compiled_flops(jax.jit(one).lower(states, first).compile())

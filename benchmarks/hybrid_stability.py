@@ -12,7 +12,6 @@ as the sweeps check them). Seed 0, the preset's batch size, in-process train ste
 no evaluation). Writes benchmarks/results/hybrid_stability.json (--name).
 """
 
-import ast
 import math
 
 import jax
@@ -20,9 +19,8 @@ import jax.numpy as jnp
 from absl import app, flags
 
 import configs.hybrid
-from benchmarks.common import write_results
+from benchmarks import common
 from genmodels import data, methods
-from genmodels.sweeps.overrides import apply_overrides
 from genmodels.train.state import init_train_state
 from genmodels.train.step import make_train_step
 
@@ -33,19 +31,6 @@ _VARIANTS = flags.DEFINE_multi_string("variants", [""], "One run per flag: ';'-s
 _NAME = flags.DEFINE_string("name", "hybrid_stability", "Results file name.")
 RECORDED = ("bpd", "adversarial", "d_fake", "fake_abs_max", "fake_overflow",
             "grad_norm/generator")
-
-
-def _value(text: str):
-    """A Python literal ("0.1", "(8, 8)", "True"), else the string itself ("affine")."""
-    try:
-        return ast.literal_eval(text)
-    except (SyntaxError, ValueError):
-        return text
-
-
-def overrides(variant: str) -> dict:
-    pairs = [p.partition("=") for p in variant.split(";") if p]
-    return {field: _value(value) for field, _, value in pairs}
 
 
 def trace(config, steps: int, every: int) -> dict:
@@ -73,13 +58,13 @@ def main(argv):
     del argv
     runs = {}
     for variant in _VARIANTS.value:
-        config = apply_overrides(configs.hybrid.get_config(), overrides(variant))
+        config = common.with_variant(configs.hybrid.get_config(), variant)
         runs[variant or "default"] = trace(config, _STEPS.value, _EVERY.value)
         r = runs[variant or "default"]
         print(f"{variant or 'default'}: first non-finite step {r['first_nonfinite_step']}, "
               f"max fake_overflow {r['max_fake_overflow']:.3f}, last {r['records'][-1]}",
               flush=True)
-    print("wrote", write_results(_NAME.value, {
+    print("wrote", common.write_results(_NAME.value, {
         "command": "python -m benchmarks.hybrid_stability --steps=%d --every=%d %s" % (
             _STEPS.value, _EVERY.value,
             " ".join(f'--variants="{v}"' for v in _VARIANTS.value)),

@@ -15,24 +15,13 @@ from ml_collections import config_flags
 from benchmarks import common
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file[:preset].")
-_VARIANTS = flags.DEFINE_list("variants", [""], "Comma-separated FIELD=VALUE overrides, one "
-                              "variant each (empty string: the config as is).")
+_VARIANTS = flags.DEFINE_list("variants", [""], "Comma-separated variants, one run each: "
+                              "FIELD=VALUE overrides joined by ';' (common.parse_variant; empty "
+                              "string: the config as is).")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Global batch size.")
 _REPEATS = flags.DEFINE_integer("repeats", 20, "Timed steps.")
 _NAME = flags.DEFINE_string("name", "train_step", "Results file name.")
 _RESULTS_DIR = flags.DEFINE_string("results_dir", common.RESULTS_DIR, "Where results go.")
-
-
-def _with_override(config, override: str):
-    config = config.copy_and_resolve_references()
-    if override:
-        field, _, value = override.partition("=")
-        section, _, key = field.rpartition(".")
-        target = config
-        for part in section.split(".") if section else []:
-            target = target[part]
-        target[key] = type(target[key])(value)
-    return config
 
 
 def measure(config, batch_size: int, repeats: int, warmup: int = 3) -> dict:
@@ -62,7 +51,7 @@ def main(argv):
     peak = common.matmul_peak_gflops()
     rows = {}
     for variant in _VARIANTS.value:
-        result = measure(_with_override(_CONFIG.value, variant), _BATCH.value, _REPEATS.value)
+        result = measure(common.with_variant(_CONFIG.value, variant), _BATCH.value, _REPEATS.value)
         result["fraction_of_matmul_peak"] = result["achieved_gflops"] / peak
         rows[variant or "as configured"] = result
         print(f"{variant or 'as configured':32s} compile {result['compile_seconds']:6.1f}s  "

@@ -13,7 +13,7 @@ def _from_gan(preset=None):
     simultaneous updates)."""
     c = gan.get_config(preset)
     c.method = "ali"
-    for name in gan.GAN_ONLY_FIELDS + ("ema_decay",):
+    for name in gan.GAN_ONLY_FIELDS + ("ema_decay", "ema_batch_stats"):
         del c.model[name]
     c.losses = dict(discriminator=c.losses.discriminator)  # G minimises the swapped D loss.
     del c.schedule["simultaneous"]  # ALI's players alternate.

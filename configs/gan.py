@@ -29,6 +29,9 @@ def _digits():
         spectral_norm=True,  # sngan only: spectral norm on every D layer
         stddev_group=0,  # > 0: minibatch standard deviation feature in D (mlp, sngan)
         ema_decay=0.0,  # > 0: sample from an EMA of the generator weights
+        # mlp with batch norm: the EMA samples with "standing" batch statistics (its own, on
+        # 10,000 z) or the "live" generator's running averages (as before; issue 26's factor 5)
+        ema_batch_stats="standing",
         conditional=False,  # class-conditional G and D (needs labels)
         pack=1,  # PacGAN-k: D judges k samples at once
         replay_size=0,  # > 0: experience replay buffer of past fakes
@@ -75,6 +78,9 @@ def _ring8():
     c.optim.generator = default.adam(1e-4, b1=0.8)
     c.optim.discriminator = default.adam(1e-4, b1=0.8)
     c.train.num_steps = 5000
+    # XLA:CPU's own dot emitter: 1.1-1.3x the steps/s of YNNPACK's at these 100-row matmuls
+    # (benchmarks/results/seed_vmap*.json, docs/benchmarks.md); speed only.
+    c.train.cpu_ynn_fusions = False
     return c
 
 

@@ -39,6 +39,10 @@ def base_config() -> config_dict.ConfigDict:
     # float32 params, everything else in float32 (genmodels.train.precision, docs/benchmarks.md).
     # For GPUs/TPUs; on CPU it is correct but slower.
     c.train.compute_dtype = "float32"
+    # False: XLA:CPU runs dots with its own emitter instead of YNNPACK fusions, which are slower
+    # for the 100-row matmuls of the 2-D mixture MLPs (docs/benchmarks.md). Applied through
+    # XLA_FLAGS when the run starts JAX's backend (genmodels.parallel.configure_xla_cpu).
+    c.train.cpu_ynn_fusions = True
 
     c.eval = config_dict.ConfigDict()
     c.eval.every = 1000  # 0 disables evaluation during training (it still runs at the end).
@@ -162,11 +166,14 @@ _MLP_PROTOCOL_FIELDS = {"model.init": "default", "model.bn_epsilon": 1e-5,
                         "model.bn_momentum": 0.9}
 # Fields added to one method's config after runs were saved, with the value those runs used:
 # {method: {dotted field: value}} (losses.flow; the 2-D protocol options of gan, bgan and ali;
-# the hybrid's scale of lambda).
+# the hybrid's scale of lambda). An EMA generator's sampling statistics are not part of a
+# checkpoint: saved runs sample with the standing statistics, like new ones.
 SAVED_METHOD_UPGRADES = {
     "flow": {"losses.flow": "nll_bits"},
-    "gan": {**_MLP_PROTOCOL_FIELDS, "schedule.simultaneous": False},
-    "bgan": {**_MLP_PROTOCOL_FIELDS, "schedule.simultaneous": False},
+    "gan": {**_MLP_PROTOCOL_FIELDS, "schedule.simultaneous": False,
+            "model.ema_batch_stats": "standing"},
+    "bgan": {**_MLP_PROTOCOL_FIELDS, "schedule.simultaneous": False,
+             "model.ema_batch_stats": "standing"},
     "ali": _MLP_PROTOCOL_FIELDS,
     # Before the hybrid's lambda was per sub-pixel, L_C + lambda L_Q weighed nats per image.
     "hybrid": {"losses.adversarial_scale": "per_image"},

@@ -37,6 +37,39 @@ def maybe_initialize_distributed(cfg) -> None:
                  jax.device_count())
 
 
+# XLA:CPU's switch for YNNPACK fusions (an empty list turns them all off), known to the XLA of
+# jaxlib 0.10 (measured there: docs/benchmarks.md); an XLA that does not know a flag in XLA_FLAGS
+# aborts at start-up, so older jaxlibs are left alone.
+YNN_OFF_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
+YNN_FLAG_MIN_JAXLIB = (0, 10)
+
+
+def configure_xla_cpu(train_cfg) -> bool:
+    """Adds YNN_OFF_FLAG to XLA_FLAGS when `train_cfg.cpu_ynn_fusions` is False; returns
+    whether the backend will run with it. XLA reads XLA_FLAGS once, when JAX starts its
+    backend, so this must run before any JAX computation; later (e.g. a second run in the same
+    process) it logs a warning and changes nothing. Speed only: the results are the same
+    up to float rounding."""
+    if train_cfg.get("cpu_ynn_fusions", True):
+        return False
+    flags = os.environ.get("XLA_FLAGS", "")
+    if YNN_OFF_FLAG.rstrip("=") in flags:
+        return YNN_OFF_FLAG in flags.split()
+    from jax._src import xla_bridge  # backends_are_initialized has no public name.
+    if tuple(jax.__version_info__[:2]) < YNN_FLAG_MIN_JAXLIB:
+        log.warning("train.cpu_ynn_fusions=False is ignored: jax %s may not know %s (needs "
+                    ">= %d.%d).", jax.__version__, YNN_OFF_FLAG, *YNN_FLAG_MIN_JAXLIB)
+        return False
+    if xla_bridge.backends_are_initialized():
+        log.warning("train.cpu_ynn_fusions=False is ignored: JAX's backend started before the "
+                    "run (XLA reads XLA_FLAGS once). Set XLA_FLAGS=%s before starting Python.",
+                    YNN_OFF_FLAG)
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {YNN_OFF_FLAG}".strip()
+    log.info("XLA:CPU YNNPACK fusions off (XLA_FLAGS=%s).", os.environ["XLA_FLAGS"])
+    return True
+
+
 def make_mesh(devices=None) -> Mesh:
     """A 1-D `data` mesh over `devices` (default: every device of every host)."""
     return Mesh(np.asarray(jax.devices() if devices is None else devices), (DATA_AXIS,))

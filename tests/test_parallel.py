@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 
+from genmodels.parallel import YNN_OFF_FLAG
 from tests.helpers import REPO, run_python
 
 SHARDED = """
@@ -84,3 +85,37 @@ def test_two_processes_train_and_agree(tmp_path):
     assert results[0]["step"] == results[1]["step"] == 2
     np.testing.assert_array_equal(results[0]["params"], results[1]["params"])
     assert (tmp_path / "run" / "checkpoints" / "2").is_dir()
+
+
+YNN = """
+import json, os, sys
+import numpy as np
+from ml_collections import ConfigDict
+from genmodels import parallel
+train = ConfigDict({"cpu_ynn_fusions": sys.argv[1] == "on"})
+applied = parallel.configure_xla_cpu(train)
+import jax, jax.numpy as jnp
+x = jax.random.normal(jax.random.PRNGKey(0), (100, 400))
+w = jax.random.normal(jax.random.PRNGKey(1), (400, 400))
+dense = jax.jit(lambda x, w: jax.nn.relu(x @ w) @ w)
+hlo = dense.lower(x, w).compile().as_text()
+late = parallel.configure_xla_cpu(ConfigDict({"cpu_ynn_fusions": False}))
+print("RESULT" + json.dumps({"applied": applied, "late": late, "ynn_in_hlo": "ynn" in hlo,
+                             "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                             "y": np.asarray(dense(x, w)).ravel()[:2000].tolist()}))
+"""
+
+
+def test_cpu_ynn_fusions_off_reaches_xla_before_the_backend_and_keeps_the_numbers():
+    runs = {}
+    for mode in ("off", "on"):
+        out = run_python(YNN, mode, env={"XLA_FLAGS": ""}).stdout
+        runs[mode] = json.loads(out.split("RESULT")[-1])
+    off, on = runs["off"], runs["on"]
+    assert off["applied"] and YNN_OFF_FLAG in off["xla_flags"].split()
+    assert not off["ynn_in_hlo"]  # XLA compiled the dots without YNNPACK fusions.
+    assert not on["applied"] and YNN_OFF_FLAG not in on["xla_flags"]
+    # Once the backend has started, XLA_FLAGS is not read again: a late call reports whether
+    # the running backend has the flag, and changes nothing.
+    assert off["late"] and not on["late"]
+    np.testing.assert_allclose(off["y"], on["y"], rtol=1e-4, atol=1e-3)

@@ -82,12 +82,20 @@ def standing_batch_stats(generator, g_variables, z):
     return {**g_variables, **updates}
 
 
+EMA_BATCH_STATS = ("standing", "live")
+
+
 def ema_sampling(generator, m, latent_inputs=lambda z: z):
-    """Method.prepare_sampling for model.ema_decay > 0 with a batch-normed MLP generator: the
-    averaged weights sample with their own batch statistics (`standing_batch_stats`, on
-    STANDING_STATS_SAMPLES z); None (live statistics are the weights' own) otherwise.
-    latent_inputs(z) -> the generator's input (e.g. z with class labels attached)."""
-    if not (m.ema_decay and m.arch == "mlp" and m.use_batch_norm):
+    """Method.prepare_sampling for model.ema_decay > 0 with a batch-normed MLP generator and
+    model.ema_batch_stats="standing": the averaged weights sample with their own batch
+    statistics (`standing_batch_stats`, on STANDING_STATS_SAMPLES z). None otherwise: the
+    running averages of training ("live": those of the live weights, the confound of issue 26's
+    factor 5; without an EMA they are the weights' own). latent_inputs(z) -> the generator's
+    input (e.g. z with class labels attached)."""
+    if m.ema_batch_stats not in EMA_BATCH_STATS:
+        raise ValueError(f"Unknown model.ema_batch_stats={m.ema_batch_stats!r}; valid: "
+                         f"{', '.join(EMA_BATCH_STATS)}.")
+    if not (m.ema_decay and m.arch == "mlp" and m.use_batch_norm) or m.ema_batch_stats == "live":
         return None
 
     @jax.jit

@@ -117,6 +117,9 @@ class Sweep:
     root: str  # ROOT/<name>; local or remote (gs://...), read and written through etils.epath.
     runs: list
     metrics: list | None  # None: every numeric metric.
+    # > 0: each metric M also as M_last<K>, its mean over a run's last K evaluations, so that
+    # one lucky evaluation cannot carry a row (the sweep file's optional last_evals()).
+    last_evals: int = 0
 
 
 def _load_module(path: str):
@@ -176,7 +179,11 @@ def load_sweep(path: str, root: str) -> Sweep:
         spec = d.get(BASE_KEY, base_spec)
         runs.append(build_run(spec, bases[spec], d, fixed, run_id, str(epath.Path(out) / run_id)))
     metrics = list(module.metrics()) if hasattr(module, "metrics") else None
-    return Sweep(name, base_spec, out, runs, metrics)
+    last_evals = int(module.last_evals()) if hasattr(module, "last_evals") else 0
+    if last_evals < 0 or (last_evals and metrics is None):
+        raise SweepError(f"last_evals() of {path} is {last_evals}: it must be >= 0, and > 0 "
+                         "needs metrics() to name the metrics to average.")
+    return Sweep(name, base_spec, out, runs, metrics, last_evals)
 
 
 def select(runs: Sequence[Run], only: Sequence[str]) -> list[Run]:

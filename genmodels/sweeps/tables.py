@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from genmodels.sweeps.overrides import SEED, canonical_value, format_value, slug
 from genmodels.sweeps.specification import Run, Sweep
-from genmodels.workdir import final_record
+from genmodels.workdir import final_record, read_metrics
 
 _MARKERS = "osD^v<>ph*"
 
@@ -133,12 +133,31 @@ class Table:
     groups: list  # One per setting: (setting tuple, [records]) in first-seen order.
 
 
-def collect(runs: Sequence[Run], metrics: Sequence[str] | None = None) -> Table:
-    """Each run's final record, grouped by its overrides other than the seed."""
-    rows = [(run, final_record(run.workdir)) for run in runs]
+def last_evals_name(metric: str, k: int) -> str:
+    return f"{metric}_last{k}"
+
+
+def with_last_evals(workdir, record: dict | None, metrics: Sequence[str], k: int) -> dict | None:
+    """`record` plus, for each metric, last_evals_name(metric, k): its mean over the last k eval
+    records of W/metrics.jsonl (left out while the run has fewer than k evaluations)."""
+    evals = read_metrics(workdir, "eval")[-k:] if k else []
+    if record is None or k == 0 or len(evals) < k:
+        return record
+    return {**record, **{last_evals_name(m, k): sum(as_float(r[m]) for r in evals) / k
+                         for m in metrics if all(m in r for r in evals)}}
+
+
+def collect(runs: Sequence[Run], metrics: Sequence[str] | None = None,
+            last_evals: int = 0) -> Table:
+    """Each run's final record (with `with_last_evals`' means when last_evals > 0), grouped by
+    its overrides other than the seed."""
+    rows = [(run, with_last_evals(run.workdir, final_record(run.workdir), metrics or (),
+                                  last_evals)) for run in runs]
     fields = list(dict.fromkeys(k for run in runs for k in run.overrides if k != SEED))
     found = [rec for _, rec in rows if rec]
     metrics = list(metrics) if metrics is not None else numeric_metrics(found)
+    if last_evals:
+        metrics += [last_evals_name(m, last_evals) for m in metrics]
     groups: dict[tuple, list] = {}
     for run, rec in rows:
         setting = tuple(run.overrides.get(f) for f in fields)  # None: not set by this run.
@@ -268,9 +287,12 @@ def write_plots(table: Table, directory) -> list[str]:
 
 def aggregate(sweep: Sweep) -> dict:
     """Writes ROOT/<sweep>/results.csv, results.md and plots/*.png; returns their paths."""
-    table = collect(sweep.runs, sweep.metrics)
+    table = collect(sweep.runs, sweep.metrics, sweep.last_evals)
     root = epath.Path(sweep.root)
     return {"csv": write_csv(table, root / "results.csv"),
             "md": write_markdown(table, root / "results.md",
-                                 f"Sweep {sweep.name} (base {sweep.base})"),
+                                 f"Sweep {sweep.name} (base {sweep.base})" + (
+                                     f"; M_last{sweep.last_evals}: the mean of M over each "
+                                     f"run's last {sweep.last_evals} evaluations"
+                                     if sweep.last_evals else "")),
             "plots": write_plots(table, root / "plots")}

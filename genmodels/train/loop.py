@@ -172,6 +172,7 @@ def take_lease(workdir: str, primary: bool):
 def train_and_evaluate(config, workdir: str, devices=None):
     """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final state
     (None if the run had already finished). `devices` defaults to all devices of all hosts."""
+    parallel.configure_xla_cpu(config.train)  # Before anything starts JAX's backend.
     parallel.maybe_initialize_distributed(config.distributed)
     primary = jax.process_index() == 0
     check_drift(config, workdir)  # Before anything is written.

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 SAFE_FIELDS = (
     "train.num_steps", "train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
     "train.sample_every", "train.num_sample_images", "train.compilation_cache_dir",
-    "train.tensorboard", "train.steps_per_call", "train.compute_dtype",
+    "train.tensorboard", "train.steps_per_call", "train.compute_dtype", "train.cpu_ynn_fusions",
     "data.device_prefetch", "data.tfds_data_dir", "eval.*", "distributed.*",
     "optim.learning_rate", "optim.*.learning_rate")
 

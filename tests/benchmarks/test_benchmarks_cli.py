@@ -38,3 +38,17 @@ def test_suite_quick_writes_every_figure(tmp_path):
                 "sample_images_per_sec"):
         assert row[key] > 0, key
     assert row["achieved_gflops"] * row["step_ms"] / 1e3 == pytest.approx(row["gflop_per_step"])
+
+
+def test_variants_parse_literals_and_check_fields():
+    from benchmarks import common
+    from configs import gan
+    assert common.parse_variant("") == {}
+    assert common.parse_variant("train.tensorboard=False;model.g_hidden=(8, 8);losses.generator"
+                                "=hinge") == {"train.tensorboard": False,
+                                              "model.g_hidden": (8, 8),
+                                              "losses.generator": "hinge"}
+    config = common.with_variant(gan.get_config("grid25"), "train.tensorboard=False")
+    assert config.train.tensorboard is False  # bool("False") would be True.
+    with pytest.raises(ValueError, match="did you mean 'train.tensorboard'"):
+        common.with_variant(gan.get_config("grid25"), "train.tensorbord=False")

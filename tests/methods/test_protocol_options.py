@@ -207,6 +207,12 @@ def test_ema_samples_with_the_batch_statistics_of_the_averaged_weights(method):
 def test_without_ema_sampling_keeps_the_running_averages():
     config = _tiny(False)
     assert methods.build(config, data.get_info(config.data)).prepare_sampling is None
+    # ema_batch_stats="live": the EMA samples with the live generator's running averages.
+    config = _tiny(False, ema_decay=0.99, ema_batch_stats="live")
+    assert methods.build(config, data.get_info(config.data)).prepare_sampling is None
+    config.model.ema_batch_stats = "own"
+    with pytest.raises(ValueError, match="model.ema_batch_stats='own'.*standing, live"):
+        methods.build(config, data.get_info(config.data))
 
 
 @pytest.mark.parametrize("module", [configs.gan, configs.bgan])
@@ -231,7 +237,8 @@ def test_configs_saved_before_the_options_read_the_old_behaviour():
     for module, method in ((configs.gan, "gan"), (configs.bgan, "bgan"), (configs.ali, "ali")):
         saved = module.get_config("grid25").to_dict()
         for block, field in (("model", "init"), ("model", "bn_epsilon"),
-                             ("model", "bn_momentum"), ("schedule", "simultaneous")):
+                             ("model", "bn_momentum"), ("schedule", "simultaneous"),
+                             ("model", "ema_batch_stats")):
             saved[block].pop(field, None)
         merged = config_lib.merge_over_defaults(saved)
         assert config_lib.config_differences(merged, module.get_config("grid25").to_dict()) == []

@@ -2,6 +2,7 @@
 plug-in losses, --print_commands."""
 
 import csv
+import glob
 import json
 import os
 import shlex
@@ -13,6 +14,7 @@ import textwrap
 import pytest
 
 import configs.hybrid
+from genmodels import config as config_lib
 from genmodels import sweeps
 from tests.helpers import REPO
 
@@ -294,6 +296,40 @@ def test_aggregation_of_synthetic_results(tmp_path):
     assert all(os.path.getsize(p) > 1000 for p in paths["plots"])
 
 
+def test_means_over_the_last_evaluations(tmp_path):
+    path = _sweep_file(tmp_path, "seeds(2)", name="last", extra="""
+        def metrics():
+            return ["modes", "hq_fraction"]
+
+        def last_evals():
+            return 3
+        """)
+    sweep = sweeps.load_sweep(path, str(tmp_path / "root"))
+    hq = [0.1, 0.9, 0.2, 0.4]  # A lucky evaluation (0.9) is one of four.
+    _write_records(sweep.runs[0].workdir, *(
+        {"step": 10 * (i + 1), "split": "eval", "modes": 20 + i, "hq_fraction": h}
+        for i, h in enumerate(hq)), {"step": 41, "split": "train", "modes": -1})
+    # Two evaluations only: no mean over the last 3.
+    _write_records(sweep.runs[1].workdir, *(
+        {"step": 10 * (i + 1), "split": "eval", "modes": 24, "hq_fraction": 0.5}
+        for i in range(2)))
+    with open(sweeps.aggregate(sweep)["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[-4:] == ["modes", "hq_fraction", "modes_last3", "hq_fraction_last3"]
+    assert float(rows[0]["hq_fraction"]) == 0.4  # The final evaluation.
+    assert float(rows[0]["hq_fraction_last3"]) == pytest.approx((0.9 + 0.2 + 0.4) / 3)
+    assert float(rows[0]["modes_last3"]) == pytest.approx(22.0)
+    assert float(rows[1]["modes"]) == 24
+    assert rows[1]["modes_last3"] == ""
+    # last_evals() needs metrics() to say what to average.
+    bad = _sweep_file(tmp_path, "seeds(2)", name="bad_last", extra="""
+        def last_evals():
+            return 3
+        """)
+    with pytest.raises(sweeps.SweepError, match="last_evals.*metrics"):
+        sweeps.load_sweep(bad, str(tmp_path / "root"))
+
+
 def test_mean_std_and_default_metrics():
     mean, std = sweeps.mean_std([1.0])
     assert mean == 1.0 and std != std  # NaN: no spread from one seed.
@@ -338,3 +374,26 @@ def test_runs_can_name_their_own_base_config(tmp_path):
     with pytest.raises(sweeps.SweepError, match=r"Run config-flow_g_hidden-8: Unknown config "
                                                 r"field 'model.g_hidden'"):
         sweeps.load_sweep(path, str(tmp_path / "root"))
+
+
+@pytest.mark.parametrize("name", sorted(
+    os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, "configs/sweeps/*.py"))
+    if not p.endswith("__init__.py")))
+def test_every_shipped_sweep_loads(name, tmp_path):
+    sweep = sweeps.load_sweep(os.path.join(REPO, f"configs/sweeps/{name}.py"), str(tmp_path))
+    assert len({r.id for r in sweep.runs}) == len(sweep.runs) > 0
+
+
+def test_protocol_ablation_switches_one_factor_per_arm(tmp_path):
+    sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/protocol_ablation.py"),
+                              str(tmp_path))
+    assert len(sweep.runs) == 24 and sweep.last_evals == 5
+    seed0 = [r.config for r in sweep.runs if r.config.seed == 0]
+    plain = seed0[0]
+    changed = [set(config_lib.config_differences(plain.to_dict(), c.to_dict())) for c in seed0]
+    assert changed[:7] == [set(), {"optim.generator.b1", "optim.discriminator.b1"},
+                           {"schedule.simultaneous"}, {"model.init"},
+                           {"model.bn_epsilon", "model.bn_momentum"},
+                           {"model.ema_decay", "model.ema_batch_stats"}, {"model.ema_decay"}]
+    assert changed[7] == set().union(*changed[1:5])  # The protocol preset: factors 1-4.
+    assert all(c.train.num_steps == 30_000 and c.eval.every == 1000 for c in seed0)
