@@ -2,6 +2,10 @@
 against the single-seed step, in the same process (issue 26's speed question).
 
   python -m benchmarks.seed_vmap --config=configs/gan.py:grid25_protocol --seeds=1,2,4,8
+  python -m benchmarks.seed_vmap --override=train.cpu_ynn_fusions=True --name=seed_vmap_ynn_on
+
+The config's train.cpu_ynn_fusions applies as in training (the 2-D presets turn YNNPACK's
+fusions off); the XLA_FLAGS the run had are in the results.
 
 For each S in --seeds, one jitted call runs --steps_per_call train steps (a lax.scan, as the
 2-D sweeps run) of S independent states (own init key, own batches) under jax.vmap; S = 1 is
@@ -12,6 +16,7 @@ peak, and the peak of a matmul of the protocol's own shape ([--batch_size x 400]
 which bounds what a step made of such matmuls can reach. Writes benchmarks/results/<name>.json.
 """
 
+import os
 import statistics
 import time
 
@@ -20,6 +25,7 @@ import jax.numpy as jnp
 from absl import app, flags
 
 from benchmarks import common
+from genmodels import parallel
 from genmodels.sweeps.overrides import parse_config
 
 _CONFIG = flags.DEFINE_string("config", "configs/gan.py:grid25_protocol", "Config file[:preset].")
@@ -46,6 +52,7 @@ def matmul_references(rows: int, width: int = 400, n: int = 2048):
 def main(argv):
     del argv
     config = parse_config(_CONFIG.value, [f"--config.{o}" for o in _OVERRIDES.value])
+    parallel.configure_xla_cpu(config.train)  # As the trainer does, before JAX starts.
     sizes = [int(s) for s in _SEEDS.value]
     programs = {s: common.seeds_program(config, s, _BATCH.value, _STEPS.value) for s in sizes}
     references = matmul_references(_BATCH.value)
@@ -92,6 +99,7 @@ def main(argv):
     path = common.write_results(_NAME.value, results={
         "config": _CONFIG.value, "overrides": _OVERRIDES.value, "batch_size": _BATCH.value,
         "steps_per_call": _STEPS.value, "rounds": _ROUNDS.value,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "matmul_peak_gflops": peak, "small_matmul_peak_gflops": small_peak, "seeds": rows})
     print("wrote", path)
 

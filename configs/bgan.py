@@ -65,7 +65,7 @@ def _ring8():
     c.train.checkpoint_every = 1500
     c.train.sample_every = 500
     c.train.num_sample_images = 2500  # the scatter plot shows the protocol's 2,500 samples
-    # XLA:CPU's own dot emitter: 1.1-1.3x the steps/s of YNNPACK's at these 100-row matmuls
+    # XLA:CPU's own dot emitter: 1.5x the steps/s of YNNPACK's at these 100-row matmuls
     # (benchmarks/results/seed_vmap*.json, docs/benchmarks.md); speed only.
     c.train.cpu_ynn_fusions = False
     c.eval.every = 500

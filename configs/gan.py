@@ -78,7 +78,7 @@ def _ring8():
     c.optim.generator = default.adam(1e-4, b1=0.8)
     c.optim.discriminator = default.adam(1e-4, b1=0.8)
     c.train.num_steps = 5000
-    # XLA:CPU's own dot emitter: 1.1-1.3x the steps/s of YNNPACK's at these 100-row matmuls
+    # XLA:CPU's own dot emitter: 1.5x the steps/s of YNNPACK's at these 100-row matmuls
     # (benchmarks/results/seed_vmap*.json, docs/benchmarks.md); speed only.
     c.train.cpu_ynn_fusions = False
     return c
