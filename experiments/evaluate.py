@@ -9,7 +9,8 @@
   python -m experiments.evaluate --report W1 W2 ... [--out=DIR]
       coverage-vs-quality report: DIR/precision_recall.png, DIR/bpd_fid.png, DIR/report.md
       (DIR defaults to <common parent of the workdirs>/report); workdirs without an eval JSON of
-      their latest checkpoint with the report metrics are evaluated first.
+      their latest checkpoint with the report metrics (nor an eval record of it, written by
+      training, in W/metrics.jsonl) are evaluated first.
   python -m experiments.evaluate --compare A B [--metrics=fid,kid,precision,recall,density,
       coverage] [--features=inception]
       B against reference A (.npz with uint8 array x, or a folder of PNGs) on the FID Inception

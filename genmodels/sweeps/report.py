@@ -38,17 +38,28 @@ def _has(record: dict, name: str) -> bool:
     return any(k in record for k in SPACE_KEYS.get(name, (name,)))
 
 
-def ensure_evaluated(workdir: str, evaluate=None) -> dict:
-    """The latest eval JSON of `workdir`, first evaluating the latest checkpoint on the report
-    metrics it lacks (or when there is none)."""
-    evaluate = evaluate or api.evaluate_checkpoint
-    step = workdir_lib.latest_step(workdir)
+def latest_results(workdir: str, step: int) -> dict | None:
+    """What W already holds about checkpoint `step`: the eval record training wrote to
+    W/metrics.jsonl at that step, updated by W/eval/step_<step>.json (`experiments.evaluate`;
+    its values win); None if neither exists."""
+    trained = [r for r in workdir_lib.read_metrics(workdir, "eval") if r.get("step") == step]
     record = workdir_lib.latest_eval(workdir)
     if record is not None and record.get("step") != step:
-        record = None  # Evaluated an older checkpoint: evaluate the latest.
+        record = None  # Evaluated an older checkpoint.
+    if not trained and record is None:
+        return None
+    return {**(trained[-1] if trained else {}), **(record or {})}
+
+
+def ensure_evaluated(workdir: str, evaluate=None) -> dict:
+    """`latest_results` of the latest checkpoint, first evaluating it on the report metrics
+    they lack (or when there are none)."""
+    evaluate = evaluate or api.evaluate_checkpoint
+    step = workdir_lib.latest_step(workdir)
+    record = latest_results(workdir, step)
     missing = [n for n in wanted_metrics(workdir) if record is None or not _has(record, n)]
     if missing:
-        record = evaluate(workdir, step, missing)
+        record = {**(record or {}), **evaluate(workdir, step, missing)}
     return record
 
 

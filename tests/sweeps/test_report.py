@@ -2,6 +2,8 @@
 never mix feature spaces (fid is Inception only; fd_classifier, fd_randconv name theirs). The
 end-to-end report on trained runs is in tests/evaluation/test_evaluate_cli.py."""
 
+import json
+
 from genmodels import workdir as workdir_lib
 from genmodels.sweeps import report
 from tests.helpers import tiny_gan, tiny_vae
@@ -50,3 +52,32 @@ def test_report_files_per_feature_space(tmp_path):
                       "fd_classifier_num_samples", "features"]
     text = (tmp_path / "out" / "report.md").read_text()
     assert "![bpd vs fid](bpd_fid.png)" in text and "(bpd_fd_classifier.png)" in text
+
+
+def test_report_reads_the_evaluation_training_wrote(tmp_path, monkeypatch):
+    """A run whose training evaluated its last checkpoint on the report metrics is not
+    evaluated again; an older evaluation, or one that lacks a metric, is."""
+    config = tiny_gan()
+    workdir = tmp_path / "gan"
+    workdir_lib.save_config(config, workdir)
+    monkeypatch.setattr(workdir_lib, "latest_step", lambda w: 20)
+    with open(workdir / "metrics.jsonl", "w") as f:
+        for step, fid in ((10, 50.0), (20, 30.0)):
+            f.write(json.dumps({"step": step, "split": "eval", "fid": fid, "is": 2.0, "kid": 0.1,
+                                "precision": 0.6, "recall": 0.3, "density": 0.5,
+                                "coverage": 0.4}) + "\n")
+    asked = []
+
+    def evaluate(workdir, step, metrics):
+        asked.append((step, list(metrics)))
+        return {"step": step, **{m: 1.0 for m in metrics}}
+
+    record = report.ensure_evaluated(str(workdir), evaluate)
+    assert asked == [] and record["fid"] == 30.0 and record["step"] == 20
+    # The eval JSON of that step adds to (and overrides) the training's record.
+    workdir_lib.write_eval(workdir, 20, {"step": 20, "split": "test", "fid": 29.0})
+    assert report.ensure_evaluated(str(workdir), evaluate)["fid"] == 29.0 and asked == []
+    # A newer checkpoint without any evaluation is evaluated on every report metric.
+    monkeypatch.setattr(workdir_lib, "latest_step", lambda w: 30)
+    record = report.ensure_evaluated(str(workdir), evaluate)
+    assert asked and asked[0][0] == 30 and "fid" in asked[0][1] and record["fid"] == 1.0
