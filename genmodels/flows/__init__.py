@@ -72,8 +72,8 @@ from genmodels.flows.preprocess import (
 __all__ = [
     "COUPLINGS", "KINDS", "LOGIT_ALPHA", "MASKS", "NETS", "PREPROCESSINGS", "SCALE_BOUNDS",
     "ActNorm", "AdditiveCoupling", "AffineCoupling", "Coupling", "CouplingNet", "FactorOut",
-    "FeatureFlow", "InvConv1x1", "MultiScaleFeatureFlow", "MultiScaleFlow", "Squeeze", "affine_forward",
-    "affine_inverse", "bits_per_dim", "check_preprocess", "checkerboard", "dequantize",
+    "FeatureFlow", "InvConv1x1", "MultiScaleFeatureFlow", "MultiScaleFlow", "Squeeze",
+    "affine_forward", "affine_inverse", "bits_per_dim", "check_preprocess", "checkerboard", "dequantize",
     "flow_spec", "logit_forward", "logit_inverse", "make_feature_flow", "make_flow",
     "preprocess_forward", "preprocess_inverse", "squeeze", "standard_normal_log_prob",
     "to_uint8_levels", "unsqueeze",

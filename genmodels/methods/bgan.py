@@ -27,7 +27,8 @@ ARCHITECTURES = ("dcgan", "mlp")  # Those with a set discriminator.
 # The config fields this method reads beyond the ones every config has (genmodels.config):
 # methods.build refuses any other field, so a setting is never silently ignored.
 CONFIG_FIELDS = ("bgan", "model.arch", "model.base_features", "model.d_hidden",
-                 "model.d_set_layers", "model.d_use_batch_norm", "model.ema_decay", "model.ema_batch_stats",
+                 "model.d_set_layers", "model.d_use_batch_norm", "model.ema_decay",
+                 "model.ema_batch_stats",
                  "model.g_hidden", "model.latent_dim", "model.maxout", "model.set_pool",
                  "model.upsample", "model.use_batch_norm", "model.init", "model.bn_epsilon",
                  "model.bn_momentum", "losses.generator", "schedule.d_steps", "schedule.g_steps",

@@ -34,7 +34,8 @@ from genmodels.methods.base import Method
 # The config fields this method reads beyond the ones every config has (genmodels.config):
 # methods.build refuses any other field, so a setting is never silently ignored.
 CONFIG_FIELDS = ("model.arch", "model.base_features", "model.conditional", "model.d_hidden",
-                 "model.ema_decay", "model.ema_batch_stats", "model.g_hidden", "model.latent_dim", "model.maxout",
+                 "model.ema_decay", "model.ema_batch_stats", "model.g_hidden",
+                 "model.latent_dim", "model.maxout",
                  "model.pack", "model.replay_fraction", "model.replay_size",
                  "model.sngan_d_features", "model.sngan_g_features", "model.spectral_norm",
                  "model.stddev_group", "model.upsample", "model.use_batch_norm",

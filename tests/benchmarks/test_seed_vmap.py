@@ -1,4 +1,5 @@
-"""benchmarks.seed_vmap (common.seeds_program): the vmapped program trains each seed exactly as its own program."""
+"""benchmarks.seed_vmap (common.seeds_program): the vmapped program trains each seed exactly
+as its own program."""
 
 import jax
 import numpy as np
