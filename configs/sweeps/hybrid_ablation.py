@@ -12,7 +12,8 @@ model has a latent; the GANs have none) and the sample metrics of 10,000 samples
 train split in one feature space (eval.features=auto: randconv at 16 px, so fd_randconv and
 kid_randconv; precision, recall, density and coverage on uniform random subsets;
 docs/evaluation.md). ROOT/hybrid_ablation/results.csv and results.md hold the mean ± std over
-seeds; docs/hybrid.md reads them.
+seeds, with each run's train_minutes (the main job's 15-minute budget); docs/hybrid.md reads
+them.
 """
 
 from configs import hybrid
@@ -54,4 +55,5 @@ def sweep():
 
 
 def metrics():
-    return ["bpd", "fd_randconv", "kid_randconv", "precision", "recall", "density", "coverage"]
+    return ["bpd", "fd_randconv", "kid_randconv", "precision", "recall", "density", "coverage",
+            "train_minutes"]

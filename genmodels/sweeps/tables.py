@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from genmodels.sweeps.overrides import SEED, canonical_value, format_value, slug
 from genmodels.sweeps.specification import Run, Sweep
-from genmodels.workdir import final_record, read_metrics
+from genmodels.workdir import last_record, read_metrics, train_seconds
 
 _MARKERS = "osD^v<>ph*"
 
@@ -137,22 +137,32 @@ def last_evals_name(metric: str, k: int) -> str:
     return f"{metric}_last{k}"
 
 
-def with_last_evals(workdir, record: dict | None, metrics: Sequence[str], k: int) -> dict | None:
-    """`record` plus, for each metric, last_evals_name(metric, k): its mean over the last k eval
-    records of W/metrics.jsonl (left out while the run has fewer than k evaluations)."""
-    evals = read_metrics(workdir, "eval")[-k:] if k else []
-    if record is None or k == 0 or len(evals) < k:
-        return record
-    return {**record, **{last_evals_name(m, k): sum(as_float(r[m]) for r in evals) / k
-                         for m in metrics if all(m in r for r in evals)}}
+TRAIN_MINUTES = "train_minutes"
+
+
+def run_record(workdir, metrics: Sequence[str] = (), last_evals: int = 0) -> dict | None:
+    """The run's final record (`workdir.last_record`) plus TRAIN_MINUTES, the wall time of its
+    train steps (`workdir.train_seconds`), and, when last_evals = k > 0, each metric's mean over
+    the last k eval records as last_evals_name(metric, k) (left out while the run has fewer than
+    k evaluations). None while W/metrics.jsonl has no record."""
+    records = read_metrics(workdir)
+    record = last_record(records)
+    if record is None:
+        return None
+    record, seconds = dict(record), train_seconds(records)
+    if seconds is not None:
+        record[TRAIN_MINUTES] = seconds / 60
+    evals = [r for r in records if r.get("split") == "eval"][-last_evals:] if last_evals else []
+    if last_evals and len(evals) == last_evals:
+        record.update({last_evals_name(m, last_evals): sum(as_float(r[m]) for r in evals)
+                       / last_evals for m in metrics if all(m in r for r in evals)})
+    return record
 
 
 def collect(runs: Sequence[Run], metrics: Sequence[str] | None = None,
             last_evals: int = 0) -> Table:
-    """Each run's final record (with `with_last_evals`' means when last_evals > 0), grouped by
-    its overrides other than the seed."""
-    rows = [(run, with_last_evals(run.workdir, final_record(run.workdir), metrics or (),
-                                  last_evals)) for run in runs]
+    """Each run's `run_record`, grouped by its overrides other than the seed."""
+    rows = [(run, run_record(run.workdir, metrics or (), last_evals)) for run in runs]
     fields = list(dict.fromkeys(k for run in runs for k in run.overrides if k != SEED))
     found = [rec for _, rec in rows if rec]
     metrics = list(metrics) if metrics is not None else numeric_metrics(found)

@@ -169,6 +169,13 @@ def take_lease(workdir: str, primary: bool):
     return lease
 
 
+def _evaluate(evaluator, variables, rng, writer: MetricsWriter, step: int):
+    results = evaluator(variables, rng)
+    if results:
+        writer.write_scalars(step, "eval", results)
+        log.info("eval at step %d: %s", step, json.dumps(results))
+
+
 def train_and_evaluate(config, workdir: str, devices=None):
     """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final state
     (None if the run had already finished). `devices` defaults to all devices of all hosts."""
@@ -202,9 +209,12 @@ def _train(config, workdir, devices, primary, lease):
     check_compute_dtype(compute_dtype)
 
     start = workdir_lib.latest_step(workdir) or 0
-    if start >= num_steps:
+    if start >= num_steps and workdir_lib.is_finished(workdir, num_steps):
         log.info("Run in %s already finished (step %d of %d).", workdir, start, num_steps)
         return None
+    if start >= num_steps:
+        log.info("Run in %s trained to step %d but has no final evaluation: evaluating.",
+                 workdir, start)
     checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
     k = config.train.steps_per_call
     calls = device_batches(
@@ -268,7 +278,7 @@ def _train(config, workdir, devices, primary, lease):
                 eta = (num_steps - done) / means.get("steps_per_sec", float("inf"))
                 log.info("step %d/%d | %s | ETA %.0fs", done, num_steps, " ".join(
                     f"{k}={v:.4g}" for k, v in sorted(means.items())), eta)
-                window_start, window_steps, input_wait = time.perf_counter(), 0, 0.0
+                window_start = None  # Restarted below, after the checkpoint, samples and eval.
             if checkpoint_due:
                 checkpointer.save(done, state)
                 last_checkpoint = done
@@ -279,11 +289,13 @@ def _train(config, workdir, devices, primary, lease):
                     methods.sampling_variables(method, variables), sample_rng,
                     config.train.num_sample_images), info)
             if _is_due(done, config.eval.every, last):
-                variables = variables or inference_variables(state)
-                results = evaluator(variables, eval_rng)
-                if results:
-                    writer.write_scalars(done, "eval", results)
-                    log.info("eval at step %d: %s", done, json.dumps(results))
+                _evaluate(evaluator, variables or inference_variables(state), eval_rng, writer,
+                          done)
+            writer.flush()
+            if window_start is None:  # steps_per_sec times train steps only.
+                window_start, window_steps, input_wait = time.perf_counter(), 0, 0.0
+        if start >= num_steps:  # Stopped during its final evaluation: evaluate it now.
+            _evaluate(evaluator, inference_variables(state), eval_rng, writer, start)
             writer.flush()
     finally:
         calls.close()  # Stops the prefetch thread.

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import ml_collections
 from etils import epath
@@ -149,14 +149,33 @@ def read_metrics(workdir, split: str | None = None) -> list[dict]:
     return [r for r in records if split is None or r.get("split") == split]
 
 
-def final_record(workdir) -> dict | None:
-    """The last "eval" record of W/metrics.jsonl, else the last "train" one; None if neither."""
-    records = read_metrics(workdir)
+def last_record(records: Sequence[dict]) -> dict | None:
+    """The last "eval" record, else the last "train" one; None if neither."""
     for split in ("eval", "train"):
         matching = [r for r in records if r.get("split") == split]
         if matching:
             return matching[-1]
     return None
+
+
+def final_record(workdir) -> dict | None:
+    """last_record of W/metrics.jsonl."""
+    return last_record(read_metrics(workdir))
+
+
+def train_seconds(records: Sequence[dict]) -> float | None:
+    """Wall time of the train steps: over the train records, the steps since the previous record
+    divided by this record's steps_per_sec. The trainer times train calls only (no compilation,
+    checkpoints, samples or evaluations). None without a timed train record."""
+    total, previous, timed = 0.0, 0, False
+    for r in records:
+        if r.get("split") != "train":
+            continue
+        if r.get("steps_per_sec"):
+            total += (r["step"] - previous) / r["steps_per_sec"]
+            timed = True
+        previous = r["step"]
+    return total if timed else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,9 +231,16 @@ def latest_step(workdir) -> int | None:
 
 
 def is_finished(workdir, num_steps: int | None = None) -> bool:
-    """Whether W has a checkpoint at train.num_steps (default: that of W/config.json)."""
+    """Whether W has a checkpoint at train.num_steps (default: that of W/config.json) and, when
+    W/config.json names eval.metrics, the final evaluation's record in W/metrics.jsonl: a run
+    stopped during its final evaluation is not finished, and resuming it evaluates."""
     if not has_config(workdir):
         return False
+    saved = read_config_dict(workdir)
     if num_steps is None:
-        num_steps = read_config_dict(workdir)["train"]["num_steps"]
-    return any(s >= num_steps for s in checkpoint_steps(workdir))
+        num_steps = saved["train"]["num_steps"]
+    if not any(s >= num_steps for s in checkpoint_steps(workdir)):
+        return False
+    if not saved.get("eval", {}).get("metrics"):
+        return True
+    return any(r["step"] >= num_steps for r in read_metrics(workdir, "eval"))

@@ -330,6 +330,23 @@ def test_means_over_the_last_evaluations(tmp_path):
         sweeps.load_sweep(bad, str(tmp_path / "root"))
 
 
+def test_train_minutes_column(tmp_path):
+    """Each run's train time is a metric a sweep can table (the hybrid job's 15-minute budget)."""
+    path = _sweep_file(tmp_path, "seeds(2)", name="timed", extra="""
+        def metrics():
+            return ["modes", "train_minutes"]
+        """)
+    sweep = sweeps.load_sweep(path, str(tmp_path / "root"))
+    _write_records(sweep.runs[0].workdir, {"step": 600, "split": "train", "steps_per_sec": 2.0},
+                   {"step": 1200, "split": "train", "steps_per_sec": 4.0},
+                   {"step": 1200, "split": "eval", "modes": 7})
+    _write_records(sweep.runs[1].workdir, {"step": 1200, "split": "eval", "modes": 8})
+    with open(sweeps.aggregate(sweep)["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[0]["train_minutes"]) == pytest.approx((300 + 150) / 60)
+    assert float(rows[0]["modes"]) == 7 and rows[1]["train_minutes"] == ""
+
+
 def test_mean_std_and_default_metrics():
     mean, std = sweeps.mean_std([1.0])
     assert mean == 1.0 and std != std  # NaN: no spread from one seed.

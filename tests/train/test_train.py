@@ -2,16 +2,18 @@
 
 import json
 import os
+import types
 
 import numpy as np
 import pytest
 
 import genmodels
 from genmodels.train import loop
-from genmodels import api
+from genmodels import api, evaluation
+from genmodels import workdir as workdir_lib
 from genmodels.train.checkpoint import (CheckpointError, CheckpointMismatchError,
                                         CorruptCheckpointError)
-from genmodels.workdir import read_metrics
+from genmodels.workdir import read_metrics, train_seconds
 from tests.helpers import flat_params, tiny_gan, tiny_points_gan, tiny_vae
 
 TIMING = loop.TIMING_METRICS
@@ -71,6 +73,26 @@ def test_resume_equals_uninterrupted_and_finished_run_returns(tmp_path):
     assert loop.train_and_evaluate(tiny_vae(), part) is None  # Finished: returns at once.
 
 
+def test_run_stopped_during_its_final_evaluation_evaluates_on_resume(tmp_path):
+    """A run killed after its last checkpoint but before its final eval record is not finished:
+    rerunning it writes the eval record the uninterrupted run wrote, and trains nothing."""
+    config = tiny_points_gan(num_steps=6, checkpoint_every=6)
+    config.eval.metrics = ("modes",)
+    config.eval.every = 0  # Only at the end.
+    workdir = str(tmp_path / "run")
+    loop.train_and_evaluate(config, workdir)
+    records = read_metrics(workdir)
+    final_eval = [r for r in records if r["split"] == "eval"]
+    assert [r["step"] for r in final_eval] == [6] and workdir_lib.is_finished(workdir)
+    with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:  # As if killed in the eval.
+        f.writelines(json.dumps(r) + "\n" for r in records if r["split"] != "eval")
+    assert not workdir_lib.is_finished(workdir)
+    state = loop.train_and_evaluate(config, workdir)
+    assert state is not None and int(state.step) == 6
+    assert read_metrics(workdir) == records  # The same eval record, after the same train ones.
+    assert workdir_lib.is_finished(workdir) and loop.train_and_evaluate(config, workdir) is None
+
+
 def test_nan_stops_cleanly_and_keeps_last_checkpoint(tmp_path):
     config = tiny_gan(num_steps=9, checkpoint_every=3, log_every=3)
     workdir = str(tmp_path)
@@ -127,3 +149,30 @@ def test_mode_metrics_are_logged_on_2d_data(tmp_path):
     evals = read_metrics(str(tmp_path), "eval")
     assert [r["step"] for r in evals] == [3, 6]
     assert all(0 <= r["modes"] <= 8 and r["modes_num_samples"] == 2500 for r in evals)
+
+
+def test_steps_per_sec_times_train_steps_only(tmp_path, monkeypatch):
+    """On a fake clock, an evaluation that takes 10^6 s leaves the train rate untouched: the
+    window after an eval starts when the eval ends."""
+    clock = [0.0]
+
+    def perf_counter():
+        clock[0] += 1.0  # Every reading of the clock advances it by 1 s.
+        return clock[0]
+
+    class SlowEvaluator(evaluation.Evaluator):
+        def __call__(self, *args, **kwargs):
+            clock[0] += 1e6
+            return super().__call__(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=perf_counter))
+    monkeypatch.setattr(loop.evaluation, "Evaluator", SlowEvaluator)
+    config = tiny_points_gan(num_steps=8, log_every=2, sample_every=8)
+    config.eval.metrics = ("modes",)
+    config.eval.every = 2
+    loop.train_and_evaluate(config, str(tmp_path))
+    records = read_metrics(str(tmp_path))
+    assert [r["step"] for r in records if r["split"] == "eval"] == [2, 4, 6, 8]
+    rates = [r["steps_per_sec"] for r in records if r["split"] == "train" and r["step"] > 2]
+    assert len(rates) == 3 and min(rates) > 0.1  # With the eval inside: 2 steps / 10^6 s.
+    assert train_seconds(records) < 100

@@ -267,3 +267,14 @@ def test_train_resume_sample_evaluate_on_a_gs_workdir(fake_gcs, finished_run):
     assert sorted(os.listdir(local / "eval")) == ["metrics.jsonl", "step_00000006.json"]
     assert {"samples.npz", "step_00000003.png", "step_00000006.png"} <= set(
         os.listdir(local / "samples"))
+
+
+def test_train_seconds_sums_each_records_steps_over_its_rate():
+    records = [{"step": 100, "split": "train", "steps_per_sec": 10.0},
+               {"step": 200, "split": "eval", "modes": 3},
+               {"step": 200, "split": "train", "steps_per_sec": 20.0},
+               {"step": 300, "split": "train"}]  # An untimed record: its steps are not counted.
+    assert workdir_lib.train_seconds(records) == pytest.approx(100 / 10 + 100 / 20)
+    assert workdir_lib.train_seconds(records[1:2] + records[3:]) is None
+    assert workdir_lib.last_record(records)["split"] == "eval"
+    assert workdir_lib.last_record(records[2:])["step"] == 300
