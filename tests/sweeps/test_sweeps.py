@@ -414,3 +414,18 @@ def test_protocol_ablation_switches_one_factor_per_arm(tmp_path):
                            {"model.ema_decay", "model.ema_batch_stats"}, {"model.ema_decay"}]
     assert changed[7] == set().union(*changed[1:5])  # The protocol preset: factors 1-4.
     assert all(c.train.num_steps == 30_000 and c.eval.every == 1000 for c in seed0)
+
+
+def test_protocol_mode_coverage_table_builds(tmp_path):
+    """Issue 26's table: 7 methods x 2 mixtures x 5 seeds on the _protocol presets, each run
+    buildable (packing and the minibatch-stddev layer under simultaneous updates included)."""
+    sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/mode_coverage_protocol.py"),
+                              str(tmp_path))
+    assert len(sweep.runs) == 70 and sweep.last_evals == 5
+    assert {(r.config.data.name, r.config.method) for r in sweep.runs} == {
+        (d, m) for d in ("ring8", "grid25") for m in ("gan", "bgan")}
+    assert all(r.config.schedule.simultaneous and r.config.optim.generator.b1 == 0.2
+               and r.config.model.init == "normal_0.02" and r.config.train.num_steps == 30_000
+               for r in sweep.runs)
+    assert sorted({r.config.model.get("pack", 1) for r in sweep.runs}) == [1, 2, 4]
+    sweeps.check_builds([r for r in sweep.runs if r.config.seed == 0])
