@@ -37,8 +37,10 @@ def methods(dataset: str) -> list[dict]:
     gan, bgan = f"configs/gan.py:{dataset}_protocol", f"configs/bgan.py:{dataset}_protocol"
     return [
         {"config": gan},  # GAN, non-saturating.
-        {"config": gan, "model.pack": 2},  # PacGAN2.
-        {"config": gan, "model.pack": 4},  # PacGAN4.
+        # PacGAN-m: as in PacGAN's code, 100 rows of m points per D input batch, so the real
+        # and fake batches hold 100 m points (model.pack splits data.batch_size into rows).
+        {"config": gan, "model.pack": 2, "data.batch_size": 200},  # PacGAN2.
+        {"config": gan, "model.pack": 4, "data.batch_size": 400},  # PacGAN4.
         {"config": gan, "model.stddev_group": 4},  # Minibatch standard deviation layer.
         {"config": bgan},
         {"config": bgan, "bgan.variant": "mbgan"},

@@ -427,5 +427,7 @@ def test_protocol_mode_coverage_table_builds(tmp_path):
     assert all(r.config.schedule.simultaneous and r.config.optim.generator.b1 == 0.2
                and r.config.model.init == "normal_0.02" and r.config.train.num_steps == 30_000
                for r in sweep.runs)
-    assert sorted({r.config.model.get("pack", 1) for r in sweep.runs}) == [1, 2, 4]
+    # PacGAN-m's D sees 100 rows of m points, as in PacGAN's code: batch 100 m.
+    assert {(r.config.model.get("pack", 1), r.config.data.batch_size) for r in sweep.runs} == {
+        (1, 100), (2, 200), (4, 400)}
     sweeps.check_builds([r for r in sweep.runs if r.config.seed == 0])
