@@ -131,6 +131,7 @@ class Table:
     metrics: list
     rows: list  # One per run: (Run, record or None).
     groups: list  # One per setting: (setting tuple, [records]) in first-seen order.
+    in_progress: dict = dataclasses.field(default_factory=dict)  # Run id -> its latest step.
 
 
 def last_evals_name(metric: str, k: int) -> str:
@@ -161,8 +162,16 @@ def run_record(workdir, metrics: Sequence[str] = (), last_evals: int = 0) -> dic
 
 def collect(runs: Sequence[Run], metrics: Sequence[str] | None = None,
             last_evals: int = 0) -> Table:
-    """Each run's `run_record`, grouped by its overrides other than the seed."""
-    rows = [(run, run_record(run.workdir, metrics or (), last_evals)) for run in runs]
+    """Each finished run's `run_record`, grouped by its overrides other than the seed. A run whose
+    final record is short of its train.num_steps (still training, or stopped before its final
+    evaluation) has none: a table never mixes its early evaluation with finished runs' final
+    ones. Its latest step goes to Table.in_progress."""
+    rows, in_progress = [], {}
+    for run in runs:
+        record = run_record(run.workdir, metrics or (), last_evals)
+        if record is not None and record["step"] < run.config.train.num_steps:
+            in_progress[run.id], record = record["step"], None
+        rows.append((run, record))
     fields = list(dict.fromkeys(k for run in runs for k in run.overrides if k != SEED))
     found = [rec for _, rec in rows if rec]
     metrics = list(metrics) if metrics is not None else numeric_metrics(found)
@@ -173,7 +182,7 @@ def collect(runs: Sequence[Run], metrics: Sequence[str] | None = None,
         setting = tuple(run.overrides.get(f) for f in fields)  # None: not set by this run.
         groups.setdefault(tuple(map(canonical_value, setting)), (setting, []))[1].append(rec)
     return Table(fields, metrics, rows, [(s, [r for r in recs if r]) for s, recs in
-                                         groups.values()])
+                                         groups.values()], in_progress)
 
 
 def write_csv(table: Table, path) -> str:
@@ -192,11 +201,13 @@ def write_csv(table: Table, path) -> str:
 
 def write_markdown(table: Table, path, title: str) -> str:
     """One row per setting: its swept values, n seeds, mean ± std (ddof=1) of each metric."""
-    missing = [run.id for run, rec in table.rows if rec is None]
+    missing = [run.id + (f" (at step {table.in_progress[run.id]})"
+                         if run.id in table.in_progress else "")
+               for run, rec in table.rows if rec is None]
     lines = [f"# {title}", "",
              f"{len(table.rows) - len(missing)} of {len(table.rows)} runs have results; each "
              "cell is the mean ± std (ddof=1) over seeds of the final eval record (the final "
-             "train record where a run has no eval).", ""]
+             "train record where a run has no eval) of the finished runs.", ""]
     if missing:
         shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
         lines += [f"No results yet: {shown}.", ""]

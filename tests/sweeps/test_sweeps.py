@@ -272,7 +272,7 @@ def test_aggregation_of_synthetic_results(tmp_path):
                  "precision": 0.5 + 0.1 * seed, "recall": 0.2}
         _write_records(run.workdir, {"step": 2, "split": "eval", "modes": 0}, evals, train)
     # A run that only ever logged train records falls back to its last one.
-    _write_records(sweep.runs[-1].workdir, {"step": 1, "split": "train", "modes": 3.0})
+    _write_records(sweep.runs[-1].workdir, {"step": 2, "split": "train", "modes": 3.0})
     paths = sweeps.aggregate(sweep)
 
     with open(paths["csv"]) as f:
@@ -282,7 +282,7 @@ def test_aggregation_of_synthetic_results(tmp_path):
                              "recall"]
     assert [float(r["modes"]) for r in rows] == [4, 6, 8, 8, 8, 3]
     assert rows[0]["losses.penalty_weight"] == "1.0" and rows[0]["step"] == "4"
-    assert rows[-1]["step"] == "1" and rows[-1]["precision"] == ""
+    assert rows[-1]["step"] == "2" and rows[-1]["precision"] == ""
 
     md = open(paths["md"]).read()
     # Weight 1: modes 4, 6, 8 -> mean 6, std (ddof=1) 2. Weight 10: 8, 8, 3 -> 6.333 ± 2.887.
@@ -321,6 +321,15 @@ def test_means_over_the_last_evaluations(tmp_path):
     assert float(rows[0]["modes_last3"]) == pytest.approx(22.0)
     assert float(rows[1]["modes"]) == 24
     assert rows[1]["modes_last3"] == ""
+    # A run still training (its last eval short of train.num_steps = 2) has no results yet: its
+    # early evaluation must not enter the mean over seeds of finished runs.
+    _write_records(sweep.runs[1].workdir, {"step": 1, "split": "eval", "modes": 3,
+                                           "hq_fraction": 0.0})
+    paths = sweeps.aggregate(sweep)
+    with open(paths["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert rows[1]["modes"] == rows[1]["step"] == ""
+    assert f"{sweep.runs[1].id} (at step 1)" in open(paths["md"]).read()
     # last_evals() needs metrics() to say what to average.
     bad = _sweep_file(tmp_path, "seeds(2)", name="bad_last", extra="""
         def last_evals():
