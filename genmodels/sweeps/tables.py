@@ -162,14 +162,16 @@ def run_record(workdir, metrics: Sequence[str] = (), last_evals: int = 0) -> dic
 
 def collect(runs: Sequence[Run], metrics: Sequence[str] | None = None,
             last_evals: int = 0) -> Table:
-    """Each finished run's `run_record`, grouped by its overrides other than the seed. A run whose
-    final record is short of its train.num_steps (still training, or stopped before its final
-    evaluation) has none: a table never mixes its early evaluation with finished runs' final
-    ones. Its latest step goes to Table.in_progress."""
+    """Each finished run's `run_record`, grouped by its overrides other than the seed. A run is
+    finished when its final record is at its train.num_steps and is an eval record if the run
+    has eval.metrics. Any other run (still training, or stopped before its final evaluation) has
+    no record here, so a table never mixes an early evaluation with finished runs' final ones;
+    its latest step goes to Table.in_progress."""
     rows, in_progress = [], {}
     for run in runs:
         record = run_record(run.workdir, metrics or (), last_evals)
-        if record is not None and record["step"] < run.config.train.num_steps:
+        if record is not None and (record["step"] < run.config.train.num_steps or (
+                run.config.eval.metrics and record["split"] != "eval")):
             in_progress[run.id], record = record["step"], None
         rows.append((run, record))
     fields = list(dict.fromkeys(k for run in runs for k in run.overrides if k != SEED))

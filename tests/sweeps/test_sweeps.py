@@ -271,8 +271,8 @@ def test_aggregation_of_synthetic_results(tmp_path):
         evals = {"step": 4, "split": "eval", "modes": modes[weight][seed],
                  "precision": 0.5 + 0.1 * seed, "recall": 0.2}
         _write_records(run.workdir, {"step": 2, "split": "eval", "modes": 0}, evals, train)
-    # A run that only ever logged train records falls back to its last one.
-    _write_records(sweep.runs[-1].workdir, {"step": 2, "split": "train", "modes": 3.0})
+    # A finished run whose evaluation lacks some metrics.
+    _write_records(sweep.runs[-1].workdir, {"step": 4, "split": "eval", "modes": 3.0})
     paths = sweeps.aggregate(sweep)
 
     with open(paths["csv"]) as f:
@@ -282,12 +282,12 @@ def test_aggregation_of_synthetic_results(tmp_path):
                              "recall"]
     assert [float(r["modes"]) for r in rows] == [4, 6, 8, 8, 8, 3]
     assert rows[0]["losses.penalty_weight"] == "1.0" and rows[0]["step"] == "4"
-    assert rows[-1]["step"] == "2" and rows[-1]["precision"] == ""
+    assert rows[-1]["step"] == "4" and rows[-1]["precision"] == ""
 
     md = open(paths["md"]).read()
     # Weight 1: modes 4, 6, 8 -> mean 6, std (ddof=1) 2. Weight 10: 8, 8, 3 -> 6.333 ± 2.887.
     assert "| 1.0 | 3 | 6 ± 2 | 0.6 ± 0.1 | 0.2 ± 0 |" in md
-    # Its train-only run has no precision/recall: those cells say over how many runs.
+    # Its last run has no precision/recall: those cells say over how many runs.
     assert "| 10.0 | 3 | 6.333 ± 2.887 | 0.55 ± 0.07071 (n=2) | 0.2 ± 0 (n=2) |" in md
     assert "6 of 6 runs have results" in md
     assert [os.path.basename(p) for p in paths["plots"]] == ["losses.penalty_weight.png",
@@ -330,6 +330,13 @@ def test_means_over_the_last_evaluations(tmp_path):
         rows = list(csv.DictReader(f))
     assert rows[1]["modes"] == rows[1]["step"] == ""
     assert f"{sweep.runs[1].id} (at step 1)" in open(paths["md"]).read()
+    # Nor does a run with eval.metrics that reached its last step but not its final eval record
+    # (killed during the final evaluation).
+    _write_records(sweep.runs[1].workdir, {"step": 2, "split": "train", "modes": 3})
+    paths = sweeps.aggregate(sweep)
+    with open(paths["csv"]) as f:
+        assert list(csv.DictReader(f))[1]["modes"] == ""
+    assert f"{sweep.runs[1].id} (at step 2)" in open(paths["md"]).read()
     # last_evals() needs metrics() to say what to average.
     bad = _sweep_file(tmp_path, "seeds(2)", name="bad_last", extra="""
         def last_evals():
