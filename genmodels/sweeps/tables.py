@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from genmodels.sweeps.overrides import SEED, canonical_value, format_value, slug
 from genmodels.sweeps.specification import Run, Sweep
-from genmodels.workdir import last_record, read_metrics, train_seconds
+from genmodels.workdir import has_final_record, last_record, read_metrics, train_seconds
 
 _MARKERS = "osD^v<>ph*"
 
@@ -141,12 +141,13 @@ def last_evals_name(metric: str, k: int) -> str:
 TRAIN_MINUTES = "train_minutes"
 
 
-def run_record(workdir, metrics: Sequence[str] = (), last_evals: int = 0) -> dict | None:
-    """The run's final record (`workdir.last_record`) plus TRAIN_MINUTES, the wall time of its
-    train steps (`workdir.train_seconds`), and, when last_evals = k > 0, each metric's mean over
-    the last k eval records as last_evals_name(metric, k) (left out while the run has fewer than
-    k evaluations). None while W/metrics.jsonl has no record."""
-    records = read_metrics(workdir)
+def run_record(records: Sequence[dict], metrics: Sequence[str] = (),
+               last_evals: int = 0) -> dict | None:
+    """The final record of a run's W/metrics.jsonl `records` (`workdir.last_record`) plus
+    TRAIN_MINUTES, the wall time of its train steps (`workdir.train_seconds`), and, when
+    last_evals = k > 0, each metric's mean over the last k eval records as
+    last_evals_name(metric, k) (left out while the run has fewer than k evaluations). None
+    without a record."""
     record = last_record(records)
     if record is None:
         return None
@@ -163,15 +164,16 @@ def run_record(workdir, metrics: Sequence[str] = (), last_evals: int = 0) -> dic
 def collect(runs: Sequence[Run], metrics: Sequence[str] | None = None,
             last_evals: int = 0) -> Table:
     """Each finished run's `run_record`, grouped by its overrides other than the seed. A run is
-    finished when its final record is at its train.num_steps and is an eval record if the run
-    has eval.metrics. Any other run (still training, or stopped before its final evaluation) has
-    no record here, so a table never mixes an early evaluation with finished runs' final ones;
-    its latest step goes to Table.in_progress."""
+    finished when its records reach its train.num_steps (`workdir.has_final_record`: with an
+    eval record if the run has eval.metrics). Any other run (still training, or stopped before
+    its final evaluation) has no record here, so a table never mixes an early evaluation with
+    finished runs' final ones; its latest step goes to Table.in_progress."""
     rows, in_progress = [], {}
     for run in runs:
-        record = run_record(run.workdir, metrics or (), last_evals)
-        if record is not None and (record["step"] < run.config.train.num_steps or (
-                run.config.eval.metrics and record["split"] != "eval")):
+        records = read_metrics(run.workdir)
+        record = run_record(records, metrics or (), last_evals)
+        if record is not None and not has_final_record(
+                records, run.config.train.num_steps, bool(run.config.eval.metrics)):
             in_progress[run.id], record = record["step"], None
         rows.append((run, record))
     fields = list(dict.fromkeys(k for run in runs for k in run.overrides if k != SEED))

@@ -6,7 +6,7 @@ from genmodels.workdir.layout import (CONFIG, METRICS, EVAL_DIR, SAMPLES_DIR, CH
     samples_dir, absolute, checkpoint_dir, is_remote, write_text_atomic, append_line, save_config,
     has_config, read_config_dict, load_config, parse_metrics, read_metrics, last_record,
     final_record, train_seconds, eval_path, eval_files, latest_eval, write_eval,
-    checkpoint_steps, latest_step, is_finished)
+    checkpoint_steps, latest_step, is_finished, has_final_record)
 from genmodels.workdir.drift import (SAFE_FIELDS, ConfigDriftError, is_safe_field, config_drift,
     check_drift, read_config_history, record_config)
 from genmodels.workdir.lease import (LEASE_TIMEOUT_S, HEARTBEAT_S, LeaseError, read_lease,

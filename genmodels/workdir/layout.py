@@ -241,6 +241,12 @@ def is_finished(workdir, num_steps: int | None = None) -> bool:
         num_steps = saved["train"]["num_steps"]
     if not any(s >= num_steps for s in checkpoint_steps(workdir)):
         return False
-    if not saved.get("eval", {}).get("metrics"):
-        return True
-    return any(r["step"] >= num_steps for r in read_metrics(workdir, "eval"))
+    evaluates = bool(saved.get("eval", {}).get("metrics"))
+    return not evaluates or has_final_record(read_metrics(workdir), num_steps, evaluates)
+
+
+def has_final_record(records: Sequence[dict], num_steps: int, evaluates: bool) -> bool:
+    """Whether `records` reach the end of a run of num_steps steps: an eval record at that step
+    when the run evaluates (it has eval.metrics), else any record at that step."""
+    return any(r["step"] >= num_steps for r in records
+               if not evaluates or r.get("split") == "eval")
