@@ -180,9 +180,10 @@ def load_sweep(path: str, root: str) -> Sweep:
         runs.append(build_run(spec, bases[spec], d, fixed, run_id, str(epath.Path(out) / run_id)))
     metrics = list(module.metrics()) if hasattr(module, "metrics") else None
     last_evals = int(module.last_evals()) if hasattr(module, "last_evals") else 0
-    if last_evals < 0 or (last_evals and metrics is None):
-        raise SweepError(f"last_evals() of {path} is {last_evals}: it must be >= 0, and > 0 "
-                         "needs metrics() to name the metrics to average.")
+    if last_evals < 0 or last_evals == 1 or (last_evals and metrics is None):
+        raise SweepError(f"last_evals() of {path} is {last_evals}: it must be 0 (off) or >= 2 "
+                         "(a mean and a spread over that many evaluations), and needs metrics() "
+                         "to name the metrics to average.")
     return Sweep(name, base_spec, out, runs, metrics, last_evals)
 
 

@@ -134,8 +134,10 @@ class Table:
     in_progress: dict = dataclasses.field(default_factory=dict)  # Run id -> its latest step.
 
 
-def last_evals_name(metric: str, k: int) -> str:
-    return f"{metric}_last{k}"
+def last_evals_names(metric: str, k: int) -> tuple[str, str]:
+    """The columns of `metric` over a run's last k evaluations: their mean, and their standard
+    deviation (ddof=1), which measures how much the metric swings between evaluations."""
+    return f"{metric}_last{k}", f"{metric}_last{k}_std"
 
 
 TRAIN_MINUTES = "train_minutes"
@@ -145,9 +147,9 @@ def run_record(records: Sequence[dict], metrics: Sequence[str] = (),
                last_evals: int = 0) -> dict | None:
     """The final record of a run's W/metrics.jsonl `records` (`workdir.last_record`) plus
     TRAIN_MINUTES, the wall time of its train steps (`workdir.train_seconds`), and, when
-    last_evals = k > 0, each metric's mean over the last k eval records as
-    last_evals_name(metric, k) (left out while the run has fewer than k evaluations). None
-    without a record."""
+    last_evals = k > 1, each metric's mean and standard deviation over the last k eval records
+    (`last_evals_names`; left out while the run has fewer than k evaluations). None without a
+    record."""
     record = last_record(records)
     if record is None:
         return None
@@ -156,8 +158,12 @@ def run_record(records: Sequence[dict], metrics: Sequence[str] = (),
         record[TRAIN_MINUTES] = seconds / 60
     evals = [r for r in records if r.get("split") == "eval"][-last_evals:] if last_evals else []
     if last_evals and len(evals) == last_evals:
-        record.update({last_evals_name(m, last_evals): sum(as_float(r[m]) for r in evals)
-                       / last_evals for m in metrics if all(m in r for r in evals)})
+        for m in metrics:
+            if all(m in r for r in evals):
+                values = [as_float(r[m]) for r in evals]
+                mean = sum(values) / last_evals
+                std = math.sqrt(sum((v - mean) ** 2 for v in values) / (last_evals - 1))
+                record.update(zip(last_evals_names(m, last_evals), (mean, std)))
     return record
 
 
@@ -179,8 +185,9 @@ def collect(runs: Sequence[Run], metrics: Sequence[str] | None = None,
     fields = list(dict.fromkeys(k for run in runs for k in run.overrides if k != SEED))
     found = [rec for _, rec in rows if rec]
     metrics = list(metrics) if metrics is not None else numeric_metrics(found)
-    if last_evals:
-        metrics += [last_evals_name(m, last_evals) for m in metrics]
+    if last_evals:  # TRAIN_MINUTES is of the whole run, not of an evaluation.
+        metrics += [name for m in metrics if m != TRAIN_MINUTES
+                    for name in last_evals_names(m, last_evals)]
     groups: dict[tuple, list] = {}
     for run, rec in rows:
         setting = tuple(run.overrides.get(f) for f in fields)  # None: not set by this run.

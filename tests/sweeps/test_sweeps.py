@@ -315,9 +315,11 @@ def test_means_over_the_last_evaluations(tmp_path):
         for i in range(2)))
     with open(sweeps.aggregate(sweep)["csv"]) as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0])[-4:] == ["modes", "hq_fraction", "modes_last3", "hq_fraction_last3"]
+    assert list(rows[0])[-6:] == ["modes", "hq_fraction", "modes_last3", "modes_last3_std",
+                                  "hq_fraction_last3", "hq_fraction_last3_std"]
     assert float(rows[0]["hq_fraction"]) == 0.4  # The final evaluation.
     assert float(rows[0]["hq_fraction_last3"]) == pytest.approx((0.9 + 0.2 + 0.4) / 3)
+    assert float(rows[0]["hq_fraction_last3_std"]) == pytest.approx(0.3605551, rel=1e-6)  # ddof=1
     assert float(rows[0]["modes_last3"]) == pytest.approx(22.0)
     assert float(rows[1]["modes"]) == 24
     assert rows[1]["modes_last3"] == ""
@@ -344,6 +346,15 @@ def test_means_over_the_last_evaluations(tmp_path):
         """)
     with pytest.raises(sweeps.SweepError, match="last_evals.*metrics"):
         sweeps.load_sweep(bad, str(tmp_path / "root"))
+    one = _sweep_file(tmp_path, "seeds(2)", name="one_last", extra="""
+        def metrics():
+            return ["modes"]
+
+        def last_evals():
+            return 1
+        """)
+    with pytest.raises(sweeps.SweepError, match=">= 2"):
+        sweeps.load_sweep(one, str(tmp_path / "root"))
 
 
 def test_train_minutes_column(tmp_path):
@@ -351,6 +362,9 @@ def test_train_minutes_column(tmp_path):
     path = _sweep_file(tmp_path, "seeds(2)", name="timed", extra="""
         def metrics():
             return ["modes", "train_minutes"]
+
+        def last_evals():
+            return 2
         """)
     sweep = sweeps.load_sweep(path, str(tmp_path / "root"))
     _write_records(sweep.runs[0].workdir, {"step": 600, "split": "train", "steps_per_sec": 2.0},
@@ -361,6 +375,8 @@ def test_train_minutes_column(tmp_path):
         rows = list(csv.DictReader(f))
     assert float(rows[0]["train_minutes"]) == pytest.approx((300 + 150) / 60)
     assert float(rows[0]["modes"]) == 7 and rows[1]["train_minutes"] == ""
+    # The train time is of the whole run: no mean of it over the last evaluations.
+    assert list(rows[0])[-4:] == ["modes", "train_minutes", "modes_last2", "modes_last2_std"]
 
 
 def test_mean_std_and_default_metrics():
@@ -430,6 +446,26 @@ def test_protocol_ablation_switches_one_factor_per_arm(tmp_path):
                            {"model.ema_decay", "model.ema_batch_stats"}, {"model.ema_decay"}]
     assert changed[7] == set().union(*changed[1:5])  # The protocol preset: factors 1-4.
     assert all(c.train.num_steps == 30_000 and c.eval.every == 1000 for c in seed0)
+
+
+def test_protocol_schedule_adds_ema_and_decay_to_the_protocol(tmp_path):
+    sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/protocol_schedule.py"),
+                              str(tmp_path))
+    assert len(sweep.runs) == 21 and sweep.last_evals == 5
+    seed0 = [r.config for r in sweep.runs if r.config.seed == 0]
+    assert [(c.method, c.model.ema_decay, c.optim.generator.schedule) for c in seed0] == [
+        ("bgan", 0.99, "linear"), ("bgan", 0.0, "constant"), ("bgan", 0.99, "constant"),
+        ("bgan", 0.0, "linear"), ("gan", 0.99, "linear"), ("gan", 0.99, "constant"),
+        ("gan", 0.0, "linear")]
+    for c in seed0:
+        assert c.train.num_steps == 30_000 and c.schedule.simultaneous
+        for player in ("generator", "discriminator"):
+            optim = c.optim[player]
+            if optim.schedule == "linear":  # To 0 at the run's last step.
+                assert optim.decay_begin + optim.decay_steps == c.train.num_steps
+    assert all(c.bgan.variant == "mbgan" and c.bgan.mixes_per_step == 4
+               for c in seed0 if c.method == "bgan")
+    sweeps.check_builds(sweep.runs[:1] + sweep.runs[12:13])
 
 
 def test_protocol_mode_coverage_table_builds(tmp_path):
