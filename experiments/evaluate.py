@@ -15,6 +15,9 @@
       coverage] [--features=inception]
       B against reference A (.npz with uint8 array x, or a folder of PNGs) on the FID Inception
       network (genmodels.metrics.compare); the last line of stdout is one JSON object.
+  python -m experiments.evaluate --modes=grid25 W/samples/samples.npz
+      mode coverage (modes, hq_fraction, reverse_kl) of the 2-D points in an .npz (array x
+      [N, 2]) on ring8 or grid25, the metric of the trainer's evaluation; one JSON object.
 """
 
 import json
@@ -29,6 +32,7 @@ from absl import logging as absl_logging
 from experiments import cli
 from genmodels import api, evaluation
 from genmodels import workdir as workdir_lib
+from genmodels.evaluation.modes import points_coverage
 from genmodels.metrics import compare
 from genmodels.sweeps import report
 from genmodels.train.writers import MetricsWriter
@@ -42,6 +46,8 @@ _REPORT = flags.DEFINE_bool("report", False, "Report on the workdirs given as ar
 _OUT = flags.DEFINE_string("out", None, "Report directory (--report).")
 _COMPARE = flags.DEFINE_bool("compare", False, "Compare two image sets given as arguments.")
 _FEATURES = flags.DEFINE_string("features", "inception", "Feature network of --compare.")
+_MODES = flags.DEFINE_string("modes", None, "A 2-D mixture (ring8 | grid25): the mode coverage of "
+                             "the points of the .npz given as argument.")
 _IWAE_K = flags.DEFINE_integer("iwae_k", None, "Importance samples of the IWAE bound (default: "
                                "the run's eval.iwae_k; latent-variable methods only).")
 
@@ -87,6 +93,15 @@ def main(argv):
         except (ValueError, FileNotFoundError) as e:  # bad paths, arrays, names, no weights
             raise app.UsageError(str(e)) from e
         print(json.dumps(result, sort_keys=True))
+        return
+    if _MODES.value:
+        if len(argv) != 2:
+            raise app.UsageError("--modes needs one .npz of points: --modes=grid25 "
+                                 "W/samples/samples.npz")
+        try:
+            print(json.dumps(points_coverage(argv[1], _MODES.value), sort_keys=True))
+        except ValueError as e:
+            raise app.UsageError(str(e)) from e
         return
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments {argv[1:]} (workdirs go with --report).")

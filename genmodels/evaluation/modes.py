@@ -1,7 +1,11 @@
 """Modes family: mode coverage of MODE_SAMPLES samples on the 2-D Gaussian mixtures
 (genmodels.metrics.modes)."""
 
+import numpy as np
+from etils import epath
+
 from genmodels import parallel
+from genmodels.data import embedded
 from genmodels.evaluation import common
 from genmodels.evaluation.registry import Family, register
 from genmodels.methods.base import sampling_variables
@@ -31,3 +35,25 @@ class Modes(Family):
         samples = parallel.to_host(self._sample(
             sampling_variables(self.method, variables), rng, MODE_SAMPLES))
         return mode_coverage(samples, self.info.modes, self.info.mode_std)
+
+
+def points_coverage(path: str, dataset: str) -> dict:
+    """mode_coverage of the points in .npz file `path` (array x [N, 2] in data space, as
+    `experiments.main --mode=sample` writes to W/samples/samples.npz) on mixture `dataset`. The
+    same metric as the trainer's evaluation, on a file's points, so a run's written samples can
+    be checked. ValueError names a bad dataset, file or array."""
+    if dataset not in embedded.POINT_DATASETS:
+        raise ValueError(f"Mode coverage is defined on the 2-D mixtures "
+                         f"{', '.join(embedded.POINT_DATASETS)}; got {dataset!r}.")
+    file = epath.Path(path)
+    if not file.is_file():
+        raise ValueError(f"{path} is not a file (expected an .npz with array x of shape [N, 2]).")
+    with np.load(file.open("rb")) as npz:
+        if "x" not in npz:
+            raise ValueError(f"{path} has no array x (arrays: {', '.join(npz.files)}).")
+        x = np.asarray(npz["x"], np.float64)
+    if x.ndim != 2 or x.shape[1] != 2 or len(x) == 0 or not np.isfinite(x).all():
+        raise ValueError(f"x in {path} must be finite 2-D points [N, 2] with N > 0; got shape "
+                         f"{x.shape}{'' if np.isfinite(x).all() else ' with non-finite values'}.")
+    info = embedded.points_info(dataset)
+    return mode_coverage(x, info.modes, info.mode_std)
