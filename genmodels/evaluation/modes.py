@@ -52,8 +52,9 @@ def points_coverage(path: str, dataset: str) -> dict:
         if "x" not in npz:
             raise ValueError(f"{path} has no array x (arrays: {', '.join(npz.files)}).")
         x = np.asarray(npz["x"], np.float64)
-    if x.ndim != 2 or x.shape[1] != 2 or len(x) == 0 or not np.isfinite(x).all():
+    finite = bool(np.isfinite(x).all())
+    if x.ndim != 2 or x.shape[1] != 2 or len(x) == 0 or not finite:
         raise ValueError(f"x in {path} must be finite 2-D points [N, 2] with N > 0; got shape "
-                         f"{x.shape}{'' if np.isfinite(x).all() else ' with non-finite values'}.")
+                         f"{x.shape}{'' if finite else ' with non-finite values'}.")
     info = embedded.points_info(dataset)
     return mode_coverage(x, info.modes, info.mode_std)

@@ -160,10 +160,8 @@ def run_record(records: Sequence[dict], metrics: Sequence[str] = (),
     if last_evals and len(evals) == last_evals:
         for m in metrics:
             if all(m in r for r in evals):
-                values = [as_float(r[m]) for r in evals]
-                mean = sum(values) / last_evals
-                std = math.sqrt(sum((v - mean) ** 2 for v in values) / (last_evals - 1))
-                record.update(zip(last_evals_names(m, last_evals), (mean, std)))
+                record.update(zip(last_evals_names(m, last_evals),
+                                  mean_std([as_float(r[m]) for r in evals])))
     return record
 
 
