@@ -3,7 +3,7 @@ a smoke comparison of one seed, not the ablation.
 
   python -m benchmarks.protocol_short --root=/tmp/protocol_short --num_steps=5000
 
-Trains configs/gan.py:grid25 and configs/gan.py:grid25_protocol (--configs to choose others),
+Trains configs/gan.py:grid25_plain and configs/gan.py:grid25_protocol (--configs to choose others),
 seed 0, train.num_steps=--num_steps, evaluating modes / hq_fraction / reverse_kl every
 eval.every steps, and writes benchmarks/results/protocol_short.json (--name): per run the
 command, the final evaluation, the mean over all evaluations and the wall time. A workdir that
@@ -68,7 +68,7 @@ def main(argv=None):
     parser.add_argument("--name", default="protocol_short",
                         help="results file: benchmarks/results/NAME.json")
     parser.add_argument("--configs", nargs="+",
-                        default=["configs/gan.py:grid25", "configs/gan.py:grid25_protocol"])
+                        default=["configs/gan.py:grid25_plain", "configs/gan.py:grid25_protocol"])
     args = parser.parse_args(argv)
     runs = {c: run(c, args.root, args.num_steps, args.eval_every) for c in args.configs}
     out = {"seed": 0, "num_steps": args.num_steps, "eval_every": args.eval_every, "runs": runs,

@@ -30,7 +30,7 @@ def _digits():
 
 
 def _mixture(name):
-    c = _from_gan(name)
+    c = _from_gan(f"{name}_plain")  # The protocol's nets with the plain training settings.
     c.model.encoder_features = ()  # Unused on points: the encoder is an MLP.
     c.model.encoder_dense = 0
     c.model.joint_hidden = 0

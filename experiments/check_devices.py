@@ -13,9 +13,9 @@ last line, the same facts as one JSON object (one line per process). The loss of
 is in the JSON: every process holds the same replicated value, so differing losses across
 processes mean the processes do not form one computation.
 
-Without --config it checks configs/gan.py:ring8 (two MLP players on 2-D points: quick to compile,
-no data files) with data.batch_size = 8 x the device count, so the step splits over any number of
-devices; a given --config keeps its own batch size.
+Without --config it checks configs/gan.py:ring8_plain (two MLP players on 2-D points: quick to
+compile, no data files) with data.batch_size = 8 x the device count, so the step splits over any
+number of devices; a given --config keeps its own batch size.
 """
 
 import json
@@ -32,10 +32,10 @@ from genmodels.train.state import init_train_state
 from genmodels.train.step import make_train_step
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                               "configs", "gan.py:ring8")
+                               "configs", "gan.py:ring8_plain")
 _CONFIG = config_flags.DEFINE_config_file(
     "config", _DEFAULT_CONFIG, "Config file[:preset] whose train step is timed (default: "
-    "configs/gan.py:ring8 with 8 examples per device).")
+    "configs/gan.py:ring8_plain with 8 examples per device).")
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed train steps after the compiling one.")
 
 

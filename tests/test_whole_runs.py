@@ -143,7 +143,8 @@ def test_cli_rejects_unknown_override_and_preset(tmp_path):
         [sys.executable, "-m", "experiments.main", "--config=configs/gan.py:cifar100",
          f"--workdir={tmp_path}"], cwd=REPO, capture_output=True, text=True)
     assert bad_preset.returncode == 2 and (
-        "valid presets: cifar10, default, digits, grid25, grid25_protocol, ring8, ring8_protocol, "
+        "valid presets: cifar10, default, digits, grid25, grid25_plain, grid25_protocol, ring8, "
+        "ring8_plain, ring8_protocol, "
         "sngan_cifar10") in bad_preset.stderr
     assert len(bad_preset.stderr.splitlines()) <= 3
     traced = subprocess.run(_main(tmp_path, "--config.train.num_stepz=3", "--traceback"),
@@ -166,7 +167,7 @@ def test_a_field_the_method_does_not_read_is_refused_naming_field_and_method(tmp
 def test_methods_build_refuses_fields_the_method_does_not_read():
     """The same check on a config built in Python: a GAN config relabelled as ALI keeps the
     GAN-only fields, and methods.build names every one with the method."""
-    config = configs.gan.get_config("ring8")
+    config = configs.gan.get_config("ring8_plain")
     config.method = "ali"
     with pytest.raises(ValueError) as error:
         methods.build(config, data.get_info(config.data))
@@ -182,9 +183,9 @@ def test_methods_build_refuses_fields_the_method_does_not_read():
 # -- every preset builds; the paper-scale presets train on mock TFDS data --
 
 PRESETS = {"vae": ("default", "cifar10"),
-           "gan": ("default", "digits", "ring8", "grid25", "ring8_protocol", "grid25_protocol",
-                   "cifar10"),
-           "bgan": ("ring8_protocol", "grid25_protocol"),
+           "gan": ("default", "digits", "ring8", "grid25", "ring8_plain", "grid25_plain",
+                   "ring8_protocol", "grid25_protocol", "cifar10"),
+           "bgan": ("ring8", "grid25", "ring8_protocol", "grid25_protocol"),
            "ali": ("default", "ring8", "grid25"), "aae": ("default",)}
 
 

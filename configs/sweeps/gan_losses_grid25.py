@@ -12,7 +12,7 @@ NUM_STEPS = 2000  # The preset's 5,000 steps, cut to fit the whole sweep in ~40 
 
 
 def base():
-    return "configs/gan.py:grid25"
+    return "configs/gan.py:grid25_plain"
 
 
 def fixed():

@@ -5,7 +5,9 @@ with 4 mixed batches per D update, 5 seeds each, with the protocol's MLP nets an
   python -m experiments.sweep --sweep=configs/sweeps/mode_coverage.py --workdir=ROOT --parallel=2
 
 ROOT/mode_coverage/results.md has the mean +- std over seeds of modes, hq_fraction and
-reverse_kl per (dataset, method); docs/adversarial.md compares it with the PacGAN table.
+reverse_kl per (dataset, method); docs/adversarial.md compares it with the PacGAN table. Its
+results files (benchmarks/results/mode_coverage*.csv) were written when the `_plain` presets were
+named ring8 / grid25; their config column keeps those names.
 """
 
 from genmodels.sweeps import seeds
@@ -15,7 +17,7 @@ DATASETS = ("ring8", "grid25")
 
 
 def base():
-    return "configs/gan.py:grid25"
+    return "configs/gan.py:grid25_plain"
 
 
 def fixed():
@@ -25,7 +27,7 @@ def fixed():
 
 
 def _methods(dataset: str) -> list[dict]:
-    gan, bgan = f"configs/gan.py:{dataset}", f"configs/bgan.py:{dataset}"
+    gan, bgan = f"configs/gan.py:{dataset}_plain", f"configs/bgan.py:{dataset}_plain"
     return [
         {"config": gan},  # GAN, non-saturating.
         {"config": gan, "losses.discriminator": "wasserstein", "losses.generator": "wasserstein",

@@ -1,8 +1,11 @@
 """Mode coverage on ring8 and grid25 with the published protocol's training details (issue 26):
 GAN, PacGAN2, PacGAN4, minibatch standard deviation, BGAN, M-BGAN and M-BGAN with 4 mixed
 batches per D update, on the `_protocol` presets of configs/gan.py and configs/bgan.py (Adam
-beta1 0.2, simultaneous updates, N(0, 0.02) weights, batch norm 1e-4 / 0.95; docs/adversarial.md),
-5 seeds each, one budget of NUM_STEPS steps for every run.
+beta1 0.2, simultaneous updates, N(0, 0.02) weights, batch norm 1e-4 / 0.95; docs/adversarial.md)
+with what configs/sweeps/protocol_schedule.py found to raise the high-quality share of both the
+GAN and M-BGAN: an EMA generator (0.99, standing statistics) and both learning rates decayed
+linearly to 0 over the second half (the shipped presets' `configs/gan.py:annealed`), 5 seeds each,
+one budget of NUM_STEPS steps for every run.
 
   python -m experiments.sweep --sweep=configs/sweeps/mode_coverage_protocol.py --workdir=ROOT \
       --parallel=2
@@ -15,9 +18,10 @@ docs/adversarial.md. The 1,500-step table of configs/sweeps/mode_coverage.py, wi
 presets, is kept and labelled as such.
 """
 
+from configs.sweeps import protocol_schedule
 from genmodels.sweeps import seeds
 
-NUM_STEPS = 30_000  # The ablation's budget (configs/sweeps/protocol_ablation.py).
+NUM_STEPS = protocol_schedule.NUM_STEPS  # The ablation's budget, 30,000 steps.
 EVAL_EVERY = 1000
 LAST_EVALS = 5  # The mean over steps 26k-30k.
 DATASETS = ("ring8", "grid25")
@@ -30,7 +34,8 @@ def base():
 def fixed():
     return {"train.num_steps": NUM_STEPS, "train.steps_per_call": 50,
             "train.checkpoint_every": NUM_STEPS // 3, "train.sample_every": NUM_STEPS,
-            "train.log_every": 1000, "eval.every": EVAL_EVERY}
+            "train.log_every": 1000, "eval.every": EVAL_EVERY,
+            **protocol_schedule.EMA, **protocol_schedule.DECAY}
 
 
 def methods(dataset: str) -> list[dict]:

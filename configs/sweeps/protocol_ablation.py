@@ -1,5 +1,5 @@
 """Which of the published code's training details move the high-quality share on grid25
-(issue 26; docs/adversarial.md): the protocol GAN of `configs/gan.py:grid25` with each factor
+(issue 26; docs/adversarial.md): the protocol GAN of `configs/gan.py:grid25_plain` with each factor
 switched on alone, then factors 1-4 together (`configs/gan.py:grid25_protocol`), 3 seeds each,
 at one budget of NUM_STEPS steps.
 
@@ -22,7 +22,7 @@ from genmodels.sweeps import seeds
 NUM_STEPS = 30_000
 EVAL_EVERY = 1000
 LAST_EVALS = 5  # The mean over steps 26k-30k.
-GAN, PROTOCOL = "configs/gan.py:grid25", "configs/gan.py:grid25_protocol"
+GAN, PROTOCOL = "configs/gan.py:grid25_plain", "configs/gan.py:grid25_protocol"
 
 
 def base():

@@ -2,7 +2,7 @@
 loading a sweep file into validated runs.
 
 A sweep file `configs/sweeps/NAME.py` defines
-    base()    -> "configs/gan.py:grid25"   the config file[:preset] every run starts from
+    base()    -> "configs/gan.py:grid25_plain"  the config file[:preset] every run starts from
     sweep()   -> iterable of override dicts, e.g. {"losses.discriminator": "hinge", "seed": 0};
                  the key "config" (BASE_KEY) gives a run another config file[:preset] than base(),
                  e.g. a baseline of another method: {"config": "configs/gan.py", "seed": 0}

@@ -12,7 +12,8 @@ import sys
 
 from tests.helpers import REPO
 
-# The default check (configs/gan.py:ring8) with one-layer MLPs: the same code, a faster compile.
+# The default check (configs/gan.py:ring8_plain) with one-layer MLPs: the same code, a faster
+# compile.
 COMMAND = [sys.executable, "-m", "experiments.check_devices", "--steps=2",
            "--config.model.g_hidden=(16,)", "--config.model.d_hidden=(16,)"]
 

@@ -21,7 +21,7 @@ from genmodels.train.step import make_train_step
 from genmodels.workdir import read_metrics
 
 
-def tiny_bgan(preset="ring8", **train):
+def tiny_bgan(preset="ring8_plain", **train):
     c = configs.bgan.get_config(preset)
     c.model.latent_dim = 4 if preset == "default" else 2
     c.model.base_features = 8
@@ -217,7 +217,8 @@ def test_a_player_step_leaves_the_other_player_unchanged(ring8_state, first, sec
     assert max(moved) > 0
 
 
-@pytest.mark.parametrize("preset, variant, mixes", [("ring8", "bgan", 1), ("default", "mbgan", 2)],
+@pytest.mark.parametrize("preset, variant, mixes",
+                         [("ring8_plain", "bgan", 1), ("default", "mbgan", 2)],
                          ids=["ring8-bgan", "digits-mbgan"])
 def test_trains_through_the_loop(tmp_path, preset, variant, mixes):
     config = tiny_bgan(preset)
@@ -255,7 +256,8 @@ def test_config_errors_name_the_field(field, value, message):
         methods.build(config, data.get_info(config.data))
 
 
-@pytest.mark.parametrize("preset", ["default", "ring8", "grid25", "cifar10"])
+@pytest.mark.parametrize("preset", ["default", "ring8_plain", "grid25_plain", "ring8", "grid25",
+                                    "cifar10"])
 def test_presets_build(preset):
     import tensorflow_datasets as tfds
 

@@ -13,7 +13,7 @@ import configs.bgan
 import configs.gan
 from genmodels import config as config_lib
 from genmodels import data, methods, models
-from genmodels.methods import adversarial
+from genmodels.methods import adversarial, optim
 from genmodels.train.state import init_train_state
 from genmodels.train.step import make_train_step
 from tests.helpers import tiny_points_gan
@@ -100,7 +100,7 @@ def test_simultaneous_needs_one_update_per_player():
 
 
 def test_bgan_simultaneous_generator_sees_the_fakes_of_the_discriminator_step():
-    config = configs.bgan.get_config("ring8")
+    config = configs.bgan.get_config("ring8_plain")
     config.model.update(dict(g_hidden=(8,), d_hidden=(8, 8)))
     config.data.batch_size = 16
     config.schedule.simultaneous = True
@@ -169,7 +169,7 @@ def test_generator_batch_norm_constants():
 
 
 def test_defaults_keep_the_previous_networks():
-    config = configs.gan.get_config("grid25")
+    config = configs.gan.get_config("grid25_plain")
     info = data.get_info(config.data)
     generator, discriminator = adversarial.build_networks(config, info)
     assert (generator.bn_epsilon, generator.bn_momentum) == (1e-5, 0.9)  # nn.BatchNorm's eps
@@ -179,7 +179,8 @@ def test_defaults_keep_the_previous_networks():
 
 @pytest.mark.parametrize("method", ["gan", "bgan"])
 def test_ema_samples_with_the_batch_statistics_of_the_averaged_weights(method):
-    config = _tiny(False, ema_decay=0.99) if method == "gan" else configs.bgan.get_config("ring8")
+    config = (_tiny(False, ema_decay=0.99) if method == "gan"
+              else configs.bgan.get_config("ring8_plain"))
     if method == "bgan":
         config.model.update(dict(g_hidden=(16, 16), d_hidden=(8, 8), ema_decay=0.99))
     info = data.get_info(config.data)
@@ -218,7 +219,7 @@ def test_without_ema_sampling_keeps_the_running_averages():
 @pytest.mark.parametrize("module", [configs.gan, configs.bgan])
 def test_protocol_presets(module):
     for name in ("ring8", "grid25"):
-        base, proto = module.get_config(name), module.get_config(f"{name}_protocol")
+        base, proto = module.get_config(f"{name}_plain"), module.get_config(f"{name}_protocol")
         assert base.optim.generator.b1 == 0.8 and not base.schedule.simultaneous
         assert (base.model.init, base.model.bn_epsilon, base.model.bn_momentum) == (
             "default", 1e-5, 0.9)
@@ -233,12 +234,39 @@ def test_protocol_presets(module):
         methods.build(proto, data.get_info(proto.data))
 
 
+@pytest.mark.parametrize("module", [configs.gan, configs.bgan])
+def test_shipped_2d_presets_are_the_protocol_presets_annealed(module):
+    """ring8 / grid25 = the `_protocol` preset + an EMA generator (0.99, standing statistics) +
+    both learning rates held for the first half, then decayed linearly to 0 at the last step
+    (one optimizer update per step: simultaneous updates); bgan's are M-BGAN with 4 mixes."""
+    for name in ("ring8", "grid25"):
+        shipped, proto = module.get_config(name), module.get_config(f"{name}_protocol")
+        n = shipped.train.num_steps
+        assert (shipped.model.ema_decay, shipped.model.ema_batch_stats) == (0.99, "standing")
+        assert shipped.schedule.simultaneous and shipped.train.steps_per_call == 50
+        for player in ("generator", "discriminator"):
+            cfg = shipped.optim[player]
+            lr = optim.learning_rate(cfg, f"optim.{player}")
+            assert cfg.learning_rate == proto.optim[player].learning_rate
+            np.testing.assert_allclose(float(lr(n // 2)), cfg.learning_rate, rtol=1e-6)
+            assert 0 < float(lr(n - 1)) < 1e-3 * cfg.learning_rate and float(lr(n)) == 0.0
+        swept = {"model.ema_decay", "train.num_steps", "train.steps_per_call"} | {
+            f"optim.{p}.{f}" for p in ("generator", "discriminator")
+            for f in ("schedule", "decay_begin", "decay_steps")}
+        if module is configs.bgan:
+            assert (shipped.bgan.variant, shipped.bgan.mixes_per_step) == ("mbgan", 4)
+            swept |= {"bgan.variant", "bgan.mixes_per_step"}
+        assert set(config_lib.config_differences(proto.to_dict(), shipped.to_dict())) == swept
+        methods.build(shipped, data.get_info(shipped.data))
+
+
 def test_configs_saved_before_the_options_read_the_old_behaviour():
-    for module, method in ((configs.gan, "gan"), (configs.bgan, "bgan"), (configs.ali, "ali")):
-        saved = module.get_config("grid25").to_dict()
+    for module, preset in ((configs.gan, "grid25_plain"), (configs.bgan, "grid25_plain"),
+                           (configs.ali, "grid25")):
+        saved = module.get_config(preset).to_dict()
         for block, field in (("model", "init"), ("model", "bn_epsilon"),
                              ("model", "bn_momentum"), ("schedule", "simultaneous"),
                              ("model", "ema_batch_stats")):
             saved[block].pop(field, None)
         merged = config_lib.merge_over_defaults(saved)
-        assert config_lib.config_differences(merged, module.get_config("grid25").to_dict()) == []
+        assert config_lib.config_differences(merged, module.get_config(preset).to_dict()) == []

@@ -1,0 +1,68 @@
+"""Candidates for the `configs/bgan.py:grid25` preset (issue 26; docs/bgan.md): M-BGAN with 4
+mixed batches per D update on `grid25_protocol` with a generator EMA and a linear learning-rate
+decay over the second half (protocol_schedule.py's best M-BGAN arm: 42.5 ± 4.3% high quality at
+30k steps), changed one way at a time, to find what reaches the preset target (>= 24 modes and
+>= 90% high quality within 20 minutes alone on the 2-core CPU).
+
+  python -m experiments.sweep --sweep=configs/sweeps/bgan_preset_search.py --workdir=ROOT
+
+A search, seed 0 only: a row says which change is worth 3 seeds, not that it holds.
+- twice the steps (60k), the decay stretched to its second half: is the share a matter of budget?
+- a slower EMA (0.999): less jitter left in the sampled generator;
+- twice the learning rates (2e-4): a faster climb;
+- 2 mixes instead of 4: a cheaper step, so more steps in the same minutes;
+- no set layers (`model.d_set_layers=()`): each element's score sees that element only. M-BGAN
+  scores every element of a mix against the mix's one target, real and fake alike, so a point's
+  own realness reaches D's loss only through the batch statistics of the set layers; without
+  them the best per-element score is E[t | x_i], which separates real points from fake ones;
+- one set layer, after the last hidden layer only (`model.d_set_layers=(3,)`): the batch
+  statistic comes in once, late, beside per-element features of the full depth.
+"""
+
+from configs.sweeps import protocol_ablation, protocol_schedule
+from genmodels.sweeps import seeds
+
+NUM_STEPS = protocol_ablation.NUM_STEPS
+
+
+def budget(num_steps: int) -> dict:
+    """Steps, checkpoints and samples of a run of num_steps, the decay over its second half."""
+    decay = {f"optim.{player}.{field}": value for player in ("generator", "discriminator")
+             for field, value in (("schedule", "linear"), ("decay_begin", num_steps // 2),
+                                  ("decay_steps", num_steps - num_steps // 2))}
+    return {"train.num_steps": num_steps, "train.checkpoint_every": num_steps // 3,
+            "train.sample_every": num_steps, **decay}
+
+
+def base():
+    return protocol_schedule.BGAN
+
+
+def fixed():
+    shared = protocol_ablation.fixed()
+    return {k: v for k, v in shared.items() if k not in budget(NUM_STEPS)}
+
+
+def arms():
+    candidate = {**protocol_schedule.MBGAN4, **protocol_schedule.EMA}
+    return [
+        {**candidate, **budget(2 * NUM_STEPS)},
+        {**candidate, **budget(NUM_STEPS), "model.ema_decay": 0.999},
+        {**candidate, **budget(NUM_STEPS), "optim.generator.learning_rate": 2e-4,
+         "optim.discriminator.learning_rate": 2e-4},
+        {**candidate, **budget(NUM_STEPS), "bgan.mixes_per_step": 2},
+        {**candidate, **budget(NUM_STEPS), "model.d_set_layers": ()},
+        {**candidate, **budget(NUM_STEPS), "model.d_set_layers": (3,)},
+    ]
+
+
+def sweep():
+    return [{**arm, **seed} for arm in arms() for seed in seeds(1)]
+
+
+def metrics():
+    return protocol_schedule.metrics()
+
+
+def last_evals():
+    return protocol_schedule.last_evals()
