@@ -88,7 +88,8 @@ ANNEALED_MBGAN_STEPS = 45_000
 
 
 def _annealed_mbgan(c):
-    """M-BGAN with 4 mixed batches per D update on the protocol preset c, annealed."""
+    """The plain 2-D preset c as M-BGAN with 4 mixed batches per D update, with the protocol's
+    details (configs/gan.py:protocol), annealed (configs/gan.py:annealed)."""
     c.bgan.variant = "mbgan"
     c.bgan.mixes_per_step = 4
     return gan.annealed(gan.protocol(c), ANNEALED_MBGAN_STEPS)
