@@ -53,6 +53,9 @@ def arms():
         {**candidate, **budget(NUM_STEPS), "bgan.mixes_per_step": 2},
         {**candidate, **budget(NUM_STEPS), "model.d_set_layers": ()},
         {**candidate, **budget(NUM_STEPS), "model.d_set_layers": (3,)},
+        # The two cheaper steps at the 60k budget, which their step costs fit in 20 minutes.
+        {**candidate, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2},
+        {**candidate, **budget(2 * NUM_STEPS), "model.d_set_layers": ()},
     ]
 
 

@@ -122,7 +122,7 @@ def test_bgan_preset_search_changes_one_thing_per_arm(tmp_path):
                               str(tmp_path))
     schedule = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/protocol_schedule.py"),
                                  str(tmp_path)).runs[0].config  # M-BGAN x4 + EMA + decay, seed 0
-    assert len(sweep.runs) == 6 and {r.config.seed for r in sweep.runs} == {0}
+    assert len(sweep.runs) == 8 and {r.config.seed for r in sweep.runs} == {0}
     changed = [set(config_lib.config_differences(schedule.to_dict(), r.config.to_dict()))
                for r in sweep.runs]
     decay = {f"optim.{p}.{f}" for p in ("generator", "discriminator")
@@ -131,7 +131,8 @@ def test_bgan_preset_search_changes_one_thing_per_arm(tmp_path):
         {"train.num_steps", "train.checkpoint_every", "train.sample_every"} | decay,
         {"model.ema_decay"},
         {"optim.generator.learning_rate", "optim.discriminator.learning_rate"},
-        {"bgan.mixes_per_step"}, {"model.d_set_layers"}, {"model.d_set_layers"}]
+        {"bgan.mixes_per_step"}, {"model.d_set_layers"}, {"model.d_set_layers"},
+        changed[0] | {"bgan.mixes_per_step"}, changed[0] | {"model.d_set_layers"}]
     for c in (r.config for r in sweep.runs):
         for player in ("generator", "discriminator"):
             optim = c.optim[player]
