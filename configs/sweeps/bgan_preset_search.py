@@ -27,11 +27,8 @@ NUM_STEPS = protocol_ablation.NUM_STEPS
 
 def budget(num_steps: int) -> dict:
     """Steps, checkpoints and samples of a run of num_steps, the decay over its second half."""
-    decay = {f"optim.{player}.{field}": value for player in ("generator", "discriminator")
-             for field, value in (("schedule", "linear"), ("decay_begin", num_steps // 2),
-                                  ("decay_steps", num_steps - num_steps // 2))}
     return {"train.num_steps": num_steps, "train.checkpoint_every": num_steps // 3,
-            "train.sample_every": num_steps, **decay}
+            "train.sample_every": num_steps, **protocol_schedule.decay(num_steps)}
 
 
 def base():

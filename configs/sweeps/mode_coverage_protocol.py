@@ -10,7 +10,8 @@ one budget of NUM_STEPS steps for every run.
   python -m experiments.sweep --sweep=configs/sweeps/mode_coverage_protocol.py --workdir=ROOT \
       --parallel=2
 
-Every run evaluates modes, hq_fraction and reverse_kl on 2,500 samples every EVAL_EVERY steps.
+Every run evaluates modes, hq_fraction and reverse_kl on 2,500 samples every 1,000 steps (the
+ablation's budget and schedule, protocol_ablation.fixed()).
 ROOT/mode_coverage_protocol/results.md has the final evaluation and the mean over the last
 LAST_EVALS evaluations (M_last<K>), each as mean ± std over seeds, so that one lucky
 evaluation cannot carry a row. The published rows (PacGAN, 10 trials, ~400k steps) are in
@@ -22,7 +23,6 @@ from configs.sweeps import protocol_schedule
 from genmodels.sweeps import seeds
 
 NUM_STEPS = protocol_schedule.NUM_STEPS  # The ablation's budget, 30,000 steps.
-EVAL_EVERY = 1000
 LAST_EVALS = 5  # The mean over steps 26k-30k.
 DATASETS = ("ring8", "grid25")
 
@@ -32,10 +32,7 @@ def base():
 
 
 def fixed():
-    return {"train.num_steps": NUM_STEPS, "train.steps_per_call": 50,
-            "train.checkpoint_every": NUM_STEPS // 3, "train.sample_every": NUM_STEPS,
-            "train.log_every": 1000, "eval.every": EVAL_EVERY,
-            **protocol_schedule.EMA, **protocol_schedule.DECAY}
+    return {**protocol_schedule.fixed(), **protocol_schedule.EMA, **protocol_schedule.DECAY}
 
 
 def methods(dataset: str) -> list[dict]:

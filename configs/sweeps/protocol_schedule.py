@@ -18,12 +18,19 @@ from configs.sweeps import protocol_ablation
 from genmodels.sweeps import seeds
 
 NUM_STEPS = protocol_ablation.NUM_STEPS
-DECAY_BEGIN = NUM_STEPS // 2
 GAN, BGAN = "configs/gan.py:grid25_protocol", "configs/bgan.py:grid25_protocol"
 EMA = {"model.ema_decay": 0.99, "model.ema_batch_stats": "standing"}
-DECAY = {f"optim.{player}.{field}": value for player in ("generator", "discriminator")
-         for field, value in (("schedule", "linear"), ("decay_begin", DECAY_BEGIN),
-                              ("decay_steps", NUM_STEPS - DECAY_BEGIN))}
+
+
+def decay(num_steps: int) -> dict:
+    """Overrides that decay both learning rates linearly to 0 over the second half of a run of
+    num_steps (as configs/gan.py:annealed does in a preset)."""
+    return {f"optim.{player}.{field}": value for player in ("generator", "discriminator")
+            for field, value in (("schedule", "linear"), ("decay_begin", num_steps // 2),
+                                 ("decay_steps", num_steps - num_steps // 2))}
+
+
+DECAY = decay(NUM_STEPS)
 MBGAN4 = {"config": BGAN, "bgan.variant": "mbgan", "bgan.mixes_per_step": 4}
 
 

@@ -40,6 +40,8 @@ def test_shipped_vae_family_sweeps_expand_and_validate(tmp_path):
                and "elbo" in r.config.eval.metrics for r in beta_sweep.runs)
     assert len({r.id for r in rae_sweep.runs + beta_sweep.runs}) == 30
     assert not os.listdir(tmp_path)
+
+
 @pytest.mark.parametrize("name", sorted(
     os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, "configs/sweeps/*.py"))
     if not p.endswith("__init__.py")))
