@@ -38,6 +38,7 @@ def _digits():
         mixes_per_step=1,  # mixed batches per discriminator update (same real and fake batch)
         fixed_ratio=config_dict.placeholder(float),  # None: p ~ U[0, 1]; else a fixed p
         target="realised",  # realised fraction of real slots | sampled p
+        element_weight=0.0,  # > 0 adds this times each score's BCE against its own slot's kind
     )
     c.losses = dict(generator="non_saturating")  # on the batch logit: -ln D(b_fake)
     c.schedule = dict(d_steps=1, g_steps=1, simultaneous=False)  # as in configs/gan.py

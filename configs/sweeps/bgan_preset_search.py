@@ -16,7 +16,13 @@ A search, seed 0 only: a row says which change is worth 3 seeds, not that it hol
   own realness reaches D's loss only through the batch statistics of the set layers; without
   them the best per-element score is E[t | x_i], which separates real points from fake ones;
 - one set layer, after the last hidden layer only (`model.d_set_layers=(3,)`): the batch
-  statistic comes in once, late, beside per-element features of the full depth.
+  statistic comes in once, late, beside per-element features of the full depth;
+- a per-slot term (`bgan.element_weight=1`): the set layers kept, every score also judged
+  against its own slot's kind (real or generated), the per-point signal that the shared target
+  lacks.
+
+The finalist, 3 seeds: the per-slot term with 2 mixes at 60k steps, the budget whose cost fits
+20 minutes alone.
 """
 
 from configs.sweeps import protocol_ablation, protocol_schedule
@@ -53,11 +59,19 @@ def arms():
         # The two cheaper steps at the 60k budget, which their step costs fit in 20 minutes.
         {**candidate, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2},
         {**candidate, **budget(2 * NUM_STEPS), "model.d_set_layers": ()},
+        {**candidate, **budget(NUM_STEPS), "bgan.element_weight": 1.0},
     ]
 
 
+def finalists():
+    candidate = {**protocol_schedule.MBGAN4, **protocol_schedule.EMA}
+    return [{**candidate, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2,
+             "bgan.element_weight": 1.0}]
+
+
 def sweep():
-    return [{**arm, **seed} for arm in arms() for seed in seeds(1)]
+    return ([{**arm, **seed} for arm in arms() for seed in seeds(1)]
+            + [{**arm, **seed} for arm in finalists() for seed in seeds(3)])
 
 
 def metrics():

@@ -8,7 +8,9 @@ realised fraction of real slots t = mean_i m_i (bgan.target="realised", or the s
 per-element scores s_i of a permutation-invariant discriminator:
   BGAN:    D(b) = sigmoid(mean_i s_i),  L_D = -E[t ln D(b) + (1 - t) ln(1 - D(b))]
   M-BGAN:  every s_i predicts t on its own, L_D = E[mean_i BCE(sigmoid(s_i); t)]
-The generator wants its all-generated batches predicted as real: losses.generator applied to the
+bgan.element_weight = lam > 0 adds lam * mean_i BCE(sigmoid(s_i); m_i), every score also judging its
+own slot (not in the paper; docs/bgan.md). The generator wants its all-generated batches predicted
+as real: losses.generator applied to the
 batch logit mean_i s_i (BGAN) or to every s_i (M-BGAN); "non_saturating" minimises -ln D(b_fake).
 """
 
@@ -73,6 +75,12 @@ def ratio_loss(scores: jax.Array, target: jax.Array, variant: str) -> jax.Array:
     return jnp.mean(ratio_bce(scores, target))
 
 
+def element_loss(scores: jax.Array, masks: jax.Array) -> jax.Array:
+    """mean_i BCE(sigmoid(s_i); m_i): each score judged as a per-sample GAN logit of its own slot
+    (m_i = 1 real, 0 generated), averaged over every slot of every mix; scores, masks [..., B]."""
+    return jnp.mean(ratio_bce(scores, masks.astype(jnp.float32)))
+
+
 def predicted_ratio(scores: jax.Array, variant: str) -> jax.Array:
     """The batch's predicted fraction of real samples: sigmoid(mean_i s_i) (bgan) or the ensemble
     mean_i sigmoid(s_i) (mbgan); scores [..., B] -> [...]."""
@@ -104,6 +112,9 @@ def check_config(config) -> None:
         raise ValueError(f"bgan.fixed_ratio={b.fixed_ratio} must be in [0, 1] (or None: "
                          "p ~ U[0, 1]).")
     check_pool(m.set_pool, "model.set_pool")
+    if not b.element_weight >= 0.0:
+        raise ValueError(f"bgan.element_weight={b.element_weight} must be >= 0 (0: the paper's "
+                         "loss, without the per-slot term).")
     if not 0.0 <= m.ema_decay < 1.0:
         raise ValueError(f"model.ema_decay={m.ema_decay} must be in [0, 1) (0 disables the EMA).")
 
@@ -128,6 +139,7 @@ def build(config, info) -> Method:
     g_loss = losses.get("generator", config.losses.generator, "losses.generator")
     key = data_key(info)
     variant, fixed_ratio, mixes = b.variant, b.fixed_ratio, b.mixes_per_step
+    element_weight = b.element_weight
     realised = b.target == "realised"
     simultaneous = config.schedule.simultaneous
 
@@ -145,7 +157,7 @@ def build(config, info) -> Method:
         fake, _ = generate(params, collections, fake_rng, real.shape[0], train=True)
         fake = jax.lax.stop_gradient(fake)
         d_params, d_colls = params["discriminator"], collections["discriminator"]
-        scores, targets, ratios = [], [], []
+        scores, targets, ratios, masks = [], [], [], []
         for j in range(mixes):  # The same real and fake batches, a fresh mix each time.
             p_rng, mask_rng = jax.random.split(jax.random.fold_in(mix_rng, j))
             p = sample_ratio(p_rng, fixed_ratio)
@@ -154,12 +166,15 @@ def build(config, info) -> Method:
             scores.append(s)
             targets.append(jnp.mean(mask.astype(jnp.float32)) if realised else p)
             ratios.append(p)
+            masks.append(mask)
         scores, targets = jnp.stack(scores), jnp.stack(targets)
         loss = ratio_loss(scores, targets, variant)
+        element = element_loss(scores, jnp.stack(masks))
         entropy = jnp.mean(binary_entropy(targets))
         real_scores, _ = apply_module(discriminator, d_params, d_colls, real, train=True)
         pred = predicted_ratio(jax.lax.stop_gradient(scores), variant)
         metrics = {
+            "bgan/element_bce": element,  # How well each score tells its own slot's kind.
             "bgan/target": jnp.mean(targets),
             "bgan/sampled_ratio": jnp.mean(jnp.stack(ratios)),
             "bgan/d_entropy": entropy,  # The irreducible part of L_D: H(t).
@@ -167,6 +182,8 @@ def build(config, info) -> Method:
             "bgan/pred_error": jnp.mean(jnp.abs(pred - targets)),
             "bgan/pred_real": predicted_ratio(jax.lax.stop_gradient(real_scores), variant),
         }
+        if element_weight:
+            loss = loss + element_weight * element
         return loss, (metrics, {"discriminator": d_colls})
 
     def generator_loss(params, collections, batch, rng):

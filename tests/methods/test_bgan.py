@@ -148,7 +148,8 @@ def _loss_terms(scores, two, logit):
         at_optimum=bgan.ratio_loss(jnp.full((4,), logit), p, "bgan"),
         entropy=bgan.binary_entropy(jnp.float32(p)), entropy0=bgan.binary_entropy(jnp.float32(0)),
         g_bgan=bgan.generator_logits(scores, "bgan"),
-        g_mbgan=bgan.generator_logits(scores, "mbgan"))
+        g_mbgan=bgan.generator_logits(scores, "mbgan"),
+        element=bgan.element_loss(scores, jnp.array([True, False, True])))
 
 
 def test_discriminator_losses_match_hand_computation():
@@ -171,6 +172,9 @@ def test_discriminator_losses_match_hand_computation():
     # The generator's logits: the batch logit (bgan) or every score (mbgan).
     np.testing.assert_allclose(t["g_bgan"], [0.5], rtol=1e-6)
     np.testing.assert_allclose(t["g_mbgan"], s, rtol=1e-6)
+    # The per-slot term: each score against its own slot's kind (real, generated, real).
+    np.testing.assert_allclose(t["element"], (_bce(2.0, 1) + _bce(-1.0, 0) + _bce(0.5, 1)) / 3,
+                               rtol=1e-6)
 
 
 # --- The method -------------------------------------------------------------------------------
@@ -200,6 +204,31 @@ def test_an_all_real_mix_is_scored_against_target_one(ring8_state):
     np.testing.assert_allclose(loss, bgan.ratio_loss(real_scores, 1.0, "bgan"), rtol=1e-5)
     np.testing.assert_allclose(metrics["bgan/pred_error"], 1 - metrics["bgan/pred_real"],
                                rtol=1e-5)
+    # Every slot is real, so the per-slot term is every score's BCE against 1.
+    np.testing.assert_allclose(metrics["bgan/element_bce"],
+                               bgan.ratio_loss(real_scores, 1.0, "mbgan"), rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["bgan", "mbgan"])
+def test_element_weight_adds_the_per_slot_term(ring8_state, variant):
+    """L_D(lam) = L_D(0) + lam * element_bce on the same mixes; the generator's loss is unchanged.
+    """
+    config, _, state, batch = ring8_state
+    out = {}
+    for weight in (0.0, 0.5):
+        c = config.copy_and_resolve_references()
+        c.bgan.variant, c.bgan.mixes_per_step, c.bgan.element_weight = variant, 2, weight
+        method = methods.build(c, data.get_info(c.data))
+        out[weight] = [jax.jit(method.player(p).loss_fn)(state.params, state.collections, batch,
+                                                         jax.random.key(3))
+                       for p in ("discriminator", "generator")]
+    (d0, (m0, _)), (g0, _) = out[0.0]
+    (d1, (m1, _)), (g1, _) = out[0.5]
+    np.testing.assert_allclose(m1["bgan/element_bce"], m0["bgan/element_bce"], rtol=1e-6)
+    assert float(m0["bgan/element_bce"]) > 0
+    np.testing.assert_allclose(d1, d0 + 0.5 * m0["bgan/element_bce"], rtol=1e-5)
+    np.testing.assert_allclose(m1["bgan/d_kl"], m0["bgan/d_kl"], rtol=1e-6)  # the ratio part only
+    np.testing.assert_allclose(g1, g0, rtol=1e-6)
 
 
 @pytest.mark.parametrize("first, second", [("generator", "discriminator"),
@@ -242,6 +271,7 @@ def test_trains_through_the_loop(tmp_path, preset, variant, mixes):
     ("bgan.target", "p", "bgan.target"),
     ("bgan.fixed_ratio", 1.5, "bgan.fixed_ratio"),
     ("bgan.mixes_per_step", 0, "bgan.mixes_per_step"),
+    ("bgan.element_weight", -1.0, "bgan.element_weight"),
     ("model.set_pool", "sum", "model.set_pool.*mean, max"),
     ("model.d_set_layers", (5,), "model.d_set_layers"),
     ("losses.generator", "nope", "losses.generator"),

@@ -124,9 +124,10 @@ def test_bgan_preset_search_changes_one_thing_per_arm(tmp_path):
                               str(tmp_path))
     schedule = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/protocol_schedule.py"),
                                  str(tmp_path)).runs[0].config  # M-BGAN x4 + EMA + decay, seed 0
-    assert len(sweep.runs) == 8 and {r.config.seed for r in sweep.runs} == {0}
+    assert len(sweep.runs) == 12
+    assert [r.config.seed for r in sweep.runs] == [0] * 10 + [1, 2]
     changed = [set(config_lib.config_differences(schedule.to_dict(), r.config.to_dict()))
-               for r in sweep.runs]
+               for r in sweep.runs[:10]]
     decay = {f"optim.{p}.{f}" for p in ("generator", "discriminator")
              for f in ("decay_begin", "decay_steps")}
     assert changed == [
@@ -134,7 +135,12 @@ def test_bgan_preset_search_changes_one_thing_per_arm(tmp_path):
         {"model.ema_decay"},
         {"optim.generator.learning_rate", "optim.discriminator.learning_rate"},
         {"bgan.mixes_per_step"}, {"model.d_set_layers"}, {"model.d_set_layers"},
-        changed[0] | {"bgan.mixes_per_step"}, changed[0] | {"model.d_set_layers"}]
+        changed[0] | {"bgan.mixes_per_step"}, changed[0] | {"model.d_set_layers"},
+        {"bgan.element_weight"},
+        changed[0] | {"bgan.mixes_per_step", "bgan.element_weight"}]  # the finalist, 3 seeds
+    for run in sweep.runs[10:]:
+        assert set(config_lib.config_differences(sweep.runs[9].config.to_dict(),
+                                                 run.config.to_dict())) == {"seed"}
     for c in (r.config for r in sweep.runs):
         for player in ("generator", "discriminator"):
             optim = c.optim[player]
