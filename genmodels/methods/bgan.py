@@ -10,8 +10,8 @@ per-element scores s_i of a permutation-invariant discriminator:
   M-BGAN:  every s_i predicts t on its own, L_D = E[mean_i BCE(sigmoid(s_i); t)]
 bgan.element_weight = lam > 0 adds lam * mean_i BCE(sigmoid(s_i); m_i), every score also judging its
 own slot (not in the paper; docs/bgan.md). The generator wants its all-generated batches predicted
-as real: losses.generator applied to the
-batch logit mean_i s_i (BGAN) or to every s_i (M-BGAN); "non_saturating" minimises -ln D(b_fake).
+as real: losses.generator applied to the batch logit mean_i s_i (BGAN) or to every s_i (M-BGAN);
+"non_saturating" minimises -ln D(b_fake).
 """
 
 import jax
