@@ -21,8 +21,8 @@ A search, seed 0 only: a row says which change is worth 3 seeds, not that it hol
   against its own slot's kind (real or generated), the per-point signal that the shared target
   lacks.
 
-The finalist, 3 seeds: the per-slot term with 2 mixes at 60k steps, about 19 minutes alone by
-the work per step (1.4 times the GAN's, whose 60k steps take 14 minutes alone).
+The finalist, 3 seeds: the per-slot term with 2 mixes at 60k steps, shipped as
+`configs/bgan.py:grid25` (tests/sweeps/test_shipped_sweeps.py checks they are the same runs).
 """
 
 from configs.sweeps import protocol_ablation, protocol_schedule

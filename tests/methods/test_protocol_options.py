@@ -238,7 +238,7 @@ def test_protocol_presets(module):
 def test_shipped_2d_presets_are_the_protocol_presets_annealed(module):
     """ring8 / grid25 = the `_protocol` preset + an EMA generator (0.99, standing statistics) +
     both learning rates held for the first half, then decayed linearly to 0 at the last step
-    (one optimizer update per step: simultaneous updates); bgan's are M-BGAN with 2 mixes."""
+    (one optimizer update per step: simultaneous updates); bgan's are M-BGAN with 2 mixes and the per-slot term."""
     for name in ("ring8", "grid25"):
         shipped, proto = module.get_config(name), module.get_config(f"{name}_protocol")
         n = shipped.train.num_steps
@@ -254,8 +254,9 @@ def test_shipped_2d_presets_are_the_protocol_presets_annealed(module):
             f"optim.{p}.{f}" for p in ("generator", "discriminator")
             for f in ("schedule", "decay_begin", "decay_steps")}
         if module is configs.bgan:
-            assert (shipped.bgan.variant, shipped.bgan.mixes_per_step) == ("mbgan", 2)
-            swept |= {"bgan.variant", "bgan.mixes_per_step"}
+            assert (shipped.bgan.variant, shipped.bgan.mixes_per_step,
+                    shipped.bgan.element_weight) == ("mbgan", 2, 1.0)
+            swept |= {"bgan.variant", "bgan.mixes_per_step", "bgan.element_weight"}
         assert set(config_lib.config_differences(proto.to_dict(), shipped.to_dict())) == swept
         methods.build(shipped, data.get_info(shipped.data))
 

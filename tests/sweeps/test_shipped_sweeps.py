@@ -147,3 +147,18 @@ def test_bgan_preset_search_changes_one_thing_per_arm(tmp_path):
             assert optim.decay_begin == c.train.num_steps // 2
             assert optim.decay_begin + optim.decay_steps == c.train.num_steps
     sweeps.check_builds(sweep.runs[-1:])
+
+
+def test_shipped_bgan_grid25_preset_is_the_search_finalist(tmp_path):
+    """docs/adversarial.md reports `configs/bgan.py:grid25` by the search finalist's 3 runs: each
+    must be the preset with its seed, up to how often it logs, checkpoints and samples (which do
+    not change a run's trajectory)."""
+    sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/bgan_preset_search.py"),
+                              str(tmp_path))
+    shipped = importlib.import_module("configs.bgan").get_config("grid25")
+    finalist = sweep.runs[-3:]
+    assert [r.config.seed for r in finalist] == [0, 1, 2]
+    cadence = {"train.log_every", "train.checkpoint_every", "train.sample_every"}
+    for run in finalist:
+        changed = set(config_lib.config_differences(shipped.to_dict(), run.config.to_dict()))
+        assert changed - {"seed"} <= cadence, changed
