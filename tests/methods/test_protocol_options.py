@@ -238,7 +238,8 @@ def test_protocol_presets(module):
 def test_shipped_2d_presets_are_the_protocol_presets_annealed(module):
     """ring8 / grid25 = the `_protocol` preset + an EMA generator (0.99, standing statistics) +
     both learning rates held for the first half, then decayed linearly to 0 at the last step
-    (one optimizer update per step: simultaneous updates); bgan's are M-BGAN with 2 mixes and the per-slot term."""
+    (one optimizer update per step: simultaneous updates); bgan's are M-BGAN with 2 mixes and
+    the per-slot term."""
     for name in ("ring8", "grid25"):
         shipped, proto = module.get_config(name), module.get_config(f"{name}_protocol")
         n = shipped.train.num_steps
