@@ -40,6 +40,7 @@ def _digits():
         fixed_ratio=config_dict.placeholder(float),  # None: p ~ U[0, 1]; else a fixed p
         target="realised",  # realised fraction of real slots | sampled p
         element_weight=0.0,  # > 0 adds this times each score's BCE against its own slot's kind
+        point_weight=0.0,  # > 0 adds a per-sample D (no set layers), its GAN losses times this
     )
     c.losses = dict(generator="non_saturating")  # on the batch logit: -ln D(b_fake)
     c.schedule = dict(d_steps=1, g_steps=1, simultaneous=False)  # as in configs/gan.py

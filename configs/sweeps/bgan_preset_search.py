@@ -19,7 +19,10 @@ A search, seed 0 only: a row says which change is worth 3 seeds, not that it hol
   statistic comes in once, late, beside per-element features of the full depth;
 - a per-slot term (`bgan.element_weight=1`): the set layers kept, every score also judged
   against its own slot's kind (real or generated), the per-point signal that the shared target
-  lacks.
+  lacks;
+- a per-sample discriminator beside the set one (`bgan.point_weight=1`, on the finalist): the
+  set layers' batch statistic spreads the mass over the modes, and a second D without set
+  layers gives the generator the GAN's per-point signal that sharpens each mode.
 
 The finalist, 3 seeds: the per-slot term with 2 mixes at 60k steps, shipped as
 `configs/bgan.py:grid25` (tests/sweeps/test_shipped_sweeps.py checks they are the same runs).
@@ -61,6 +64,14 @@ def arms():
         {**CANDIDATE, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2},
         {**CANDIDATE, **budget(2 * NUM_STEPS), "model.d_set_layers": ()},
         {**CANDIDATE, **budget(NUM_STEPS), "bgan.element_weight": 1.0},
+        # The finalist plus a per-sample discriminator beside the set one; with one mix (a
+        # cheaper step); with the point losses 3 times heavier.
+        {**CANDIDATE, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2,
+         "bgan.element_weight": 1.0, "bgan.point_weight": 1.0},
+        {**CANDIDATE, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 1,
+         "bgan.element_weight": 1.0, "bgan.point_weight": 1.0},
+        {**CANDIDATE, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2,
+         "bgan.element_weight": 1.0, "bgan.point_weight": 3.0},
     ]
 
 

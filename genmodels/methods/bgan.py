@@ -9,7 +9,10 @@ per-element scores s_i of a permutation-invariant discriminator:
   BGAN:    D(b) = sigmoid(mean_i s_i),  L_D = -E[t ln D(b) + (1 - t) ln(1 - D(b))]
   M-BGAN:  every s_i predicts t on its own, L_D = E[mean_i BCE(sigmoid(s_i); t)]
 bgan.element_weight = lam > 0 adds lam * mean_i BCE(sigmoid(s_i); m_i), every score also judging its
-own slot (not in the paper; docs/bgan.md). The generator wants its all-generated batches predicted
+own slot (not in the paper; docs/bgan.md). bgan.point_weight = mu > 0 adds a per-sample
+discriminator beside the set one (the same network without set layers; not in the paper): its
+scores q_i add mu * mean_i BCE(sigmoid(q_i); m_i) to L_D and mu * losses.generator(q) on the
+all-generated batch to the generator's loss. The generator wants its all-generated batches predicted
 as real: losses.generator applied to the batch logit mean_i s_i (BGAN) or to every s_i (M-BGAN);
 "non_saturating" minimises -ln D(b_fake).
 """
@@ -115,20 +118,30 @@ def check_config(config) -> None:
     if not b.element_weight >= 0.0:
         raise ValueError(f"bgan.element_weight={b.element_weight} must be >= 0 (0: the paper's "
                          "loss, without the per-slot term).")
+    if not b.point_weight >= 0.0:
+        raise ValueError(f"bgan.point_weight={b.point_weight} must be >= 0 (0: the set "
+                         "discriminator alone, as in the paper).")
     if not 0.0 <= m.ema_decay < 1.0:
         raise ValueError(f"model.ema_decay={m.ema_decay} must be in [0, 1) (0 disables the EMA).")
 
 
 def build_discriminator(config, info):
-    """The set discriminator for model.arch (mlp: points; dcgan: images)."""
+    """The set discriminator for model.arch (mlp: points; dcgan: images); with
+    bgan.point_weight > 0, a SetAndPointDiscriminator that returns (set, point) scores."""
     m = config.model
     stages = len(m.d_hidden) if m.arch == "mlp" else models.dcgan_num_upsamplings(info.shape)
     resolve_set_layers(tuple(m.d_set_layers), stages, "model.d_set_layers")
-    if m.arch == "mlp":
-        return models.SetMLPDiscriminator(tuple(m.d_hidden), m.maxout, tuple(m.d_set_layers),
-                                          m.set_pool, models.weight_init(m.init))
-    return models.SetDCGANDiscriminator(m.base_features, m.d_use_batch_norm,
-                                        tuple(m.d_set_layers), m.set_pool)
+
+    def network(set_layers):
+        if m.arch == "mlp":
+            return models.SetMLPDiscriminator(tuple(m.d_hidden), m.maxout, set_layers,
+                                              m.set_pool, models.weight_init(m.init))
+        return models.SetDCGANDiscriminator(m.base_features, m.d_use_batch_norm, set_layers,
+                                            m.set_pool)
+
+    if not config.bgan.point_weight:
+        return network(tuple(m.d_set_layers))
+    return models.SetAndPointDiscriminator(network(tuple(m.d_set_layers)), network(()))
 
 
 def build(config, info) -> Method:
@@ -139,7 +152,7 @@ def build(config, info) -> Method:
     g_loss = losses.get("generator", config.losses.generator, "losses.generator")
     key = data_key(info)
     variant, fixed_ratio, mixes = b.variant, b.fixed_ratio, b.mixes_per_step
-    element_weight = b.element_weight
+    element_weight, point_weight = b.element_weight, b.point_weight
     realised = b.target == "realised"
     simultaneous = config.schedule.simultaneous
 
@@ -151,19 +164,26 @@ def build(config, info) -> Method:
         return apply_module(generator, params["generator"], collections["generator"], z,
                             train=train)
 
+    def judge(params, collections, x):
+        """(set scores, point scores or None, collections) of the discriminator in train mode."""
+        out, colls = apply_module(discriminator, params["discriminator"],
+                                  collections["discriminator"], x, train=True)
+        return (*out, colls) if point_weight else (out, None, colls)
+
     def discriminator_loss(params, collections, batch, rng):
         fake_rng, mix_rng = jax.random.split(rng)
         real = real_data(batch)
         fake, _ = generate(params, collections, fake_rng, real.shape[0], train=True)
         fake = jax.lax.stop_gradient(fake)
-        d_params, d_colls = params["discriminator"], collections["discriminator"]
-        scores, targets, ratios, masks = [], [], [], []
+        d_colls = collections["discriminator"]
+        scores, point_scores, targets, ratios, masks = [], [], [], [], []
         for j in range(mixes):  # The same real and fake batches, a fresh mix each time.
             p_rng, mask_rng = jax.random.split(jax.random.fold_in(mix_rng, j))
             p = sample_ratio(p_rng, fixed_ratio)
             mixed, mask = mix_batches(mask_rng, real, fake, p)
-            s, d_colls = apply_module(discriminator, d_params, d_colls, mixed, train=True)
+            s, q, d_colls = judge(params, {"discriminator": d_colls}, mixed)
             scores.append(s)
+            point_scores.append(q)
             targets.append(jnp.mean(mask.astype(jnp.float32)) if realised else p)
             ratios.append(p)
             masks.append(mask)
@@ -171,7 +191,7 @@ def build(config, info) -> Method:
         loss = ratio_loss(scores, targets, variant)
         element = element_loss(scores, jnp.stack(masks))
         entropy = jnp.mean(binary_entropy(targets))
-        real_scores, _ = apply_module(discriminator, d_params, d_colls, real, train=True)
+        real_scores = judge(params, {"discriminator": d_colls}, real)[0]
         pred = predicted_ratio(jax.lax.stop_gradient(scores), variant)
         metrics = {
             "bgan/element_bce": element,  # How well each score tells its own slot's kind.
@@ -184,6 +204,10 @@ def build(config, info) -> Method:
         }
         if element_weight:
             loss = loss + element_weight * element
+        if point_weight:  # Each point score judges its own slot, as a per-sample GAN's D.
+            point = element_loss(jnp.stack(point_scores), jnp.stack(masks))
+            metrics["bgan/point_bce"] = point
+            loss = loss + point_weight * point
         return loss, (metrics, {"discriminator": d_colls})
 
     def generator_loss(params, collections, batch, rng):
@@ -192,10 +216,12 @@ def build(config, info) -> Method:
         z_rng = jax.random.split(rng)[0] if simultaneous else rng
         fake, g_colls = generate(params, collections, z_rng, n, train=True)
         # D runs in train mode but only its own step updates it (its collections are dropped).
-        scores, _ = apply_module(discriminator, params["discriminator"],
-                                 collections["discriminator"], fake, train=True)
+        scores, point_scores, _ = judge(params, collections, fake)
         metrics = {"bgan/pred_fake": predicted_ratio(jax.lax.stop_gradient(scores), variant)}
-        return g_loss(generator_logits(scores, variant)), (metrics, {"generator": g_colls})
+        loss = g_loss(generator_logits(scores, variant))
+        if point_weight:
+            loss = loss + point_weight * g_loss(point_scores)
+        return loss, (metrics, {"generator": g_colls})
 
     def init(rng, batch):
         g_rng, d_rng = jax.random.split(rng)

@@ -17,11 +17,12 @@ __all__ = [
 ]
 
 from genmodels.models.set_discriminators import (  # noqa: E402
+    SetAndPointDiscriminator,
     SetDCGANDiscriminator,
     SetMLPDiscriminator,
 )
 
-__all__ += ["SetDCGANDiscriminator", "SetMLPDiscriminator"]
+__all__ += ["SetAndPointDiscriminator", "SetDCGANDiscriminator", "SetMLPDiscriminator"]
 
 from genmodels.models.sngan import (  # noqa: E402
     SNGAN_IMAGE_SIZES,

@@ -94,3 +94,15 @@ class SetDCGANDiscriminator(nn.Module):
                 h = set_layer(h, i + 1, features)
         h = h.reshape(h.shape[0], -1)
         return nn.Dense(1, kernel_init=WEIGHT_INIT, name="logit")(h)[:, 0]
+
+
+class SetAndPointDiscriminator(nn.Module):
+    """x -> (set scores [B], point scores [B]): a set discriminator beside a per-sample one (the
+    same network without set layers), each with its own weights, so that a point score q_i
+    depends on x_i alone while s_i also sees the batch (bgan.point_weight, docs/bgan.md)."""
+
+    set_discriminator: nn.Module
+    point_discriminator: nn.Module
+
+    def __call__(self, x, train: bool):
+        return self.set_discriminator(x, train), self.point_discriminator(x, train)

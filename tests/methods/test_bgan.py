@@ -179,15 +179,19 @@ def test_discriminator_losses_match_hand_computation():
 
 # --- The method -------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def ring8_state():
-    """(config, method, initial train state, batch) of the tiny ring8 BGAN, built once."""
-    config = tiny_bgan()
+def initial_state(config):
+    """(config, method, initial train state, first batch) of a tiny config."""
     method = methods.build(config, data.get_info(config.data))
     batch = next(data.train_batches(config.data, batch_size=config.data.batch_size, seed=0))
     batch = jax.tree.map(jnp.asarray, batch)
     state = jax.jit(functools.partial(init_train_state, method))(jax.random.key(0), batch)
     return config, method, state, batch
+
+
+@pytest.fixture(scope="module")
+def ring8_state():
+    """(config, method, initial train state, batch) of the tiny ring8 BGAN, built once."""
+    return initial_state(tiny_bgan())
 
 
 def test_an_all_real_mix_is_scored_against_target_one(ring8_state):

@@ -124,10 +124,10 @@ def test_bgan_preset_search_changes_one_thing_per_arm(tmp_path):
                               str(tmp_path))
     schedule = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/protocol_schedule.py"),
                                  str(tmp_path)).runs[0].config  # M-BGAN x4 + EMA + decay, seed 0
-    assert len(sweep.runs) == 12
-    assert [r.config.seed for r in sweep.runs] == [0] * 10 + [1, 2]
+    assert len(sweep.runs) == 15
+    assert [r.config.seed for r in sweep.runs] == [0] * 13 + [1, 2]
     changed = [set(config_lib.config_differences(schedule.to_dict(), r.config.to_dict()))
-               for r in sweep.runs[:10]]
+               for r in sweep.runs[:13]]
     decay = {f"optim.{p}.{f}" for p in ("generator", "discriminator")
              for f in ("decay_begin", "decay_steps")}
     assert changed == [
@@ -137,9 +137,10 @@ def test_bgan_preset_search_changes_one_thing_per_arm(tmp_path):
         {"bgan.mixes_per_step"}, {"model.d_set_layers"}, {"model.d_set_layers"},
         changed[0] | {"bgan.mixes_per_step"}, changed[0] | {"model.d_set_layers"},
         {"bgan.element_weight"},
+        *[changed[0] | {"bgan.mixes_per_step", "bgan.element_weight", "bgan.point_weight"}] * 3,
         changed[0] | {"bgan.mixes_per_step", "bgan.element_weight"}]  # the finalist, 3 seeds
-    for run in sweep.runs[10:]:
-        assert set(config_lib.config_differences(sweep.runs[9].config.to_dict(),
+    for run in sweep.runs[13:]:
+        assert set(config_lib.config_differences(sweep.runs[12].config.to_dict(),
                                                  run.config.to_dict())) == {"seed"}
     for c in (r.config for r in sweep.runs):
         for player in ("generator", "discriminator"):
