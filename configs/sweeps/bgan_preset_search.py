@@ -42,6 +42,12 @@ def budget(num_steps: int) -> dict:
             "train.sample_every": num_steps, **protocol_schedule.decay(num_steps)}
 
 
+def finalist() -> dict:
+    """The finalist's setting: 2 mixes and the per-slot term at the 60k budget."""
+    return {**CANDIDATE, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2,
+            "bgan.element_weight": 1.0}
+
+
 def base():
     return protocol_schedule.BGAN
 
@@ -66,18 +72,14 @@ def arms():
         {**CANDIDATE, **budget(NUM_STEPS), "bgan.element_weight": 1.0},
         # The finalist plus a per-sample discriminator beside the set one; with one mix (a
         # cheaper step); with the point losses 3 times heavier.
-        {**CANDIDATE, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2,
-         "bgan.element_weight": 1.0, "bgan.point_weight": 1.0},
-        {**CANDIDATE, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 1,
-         "bgan.element_weight": 1.0, "bgan.point_weight": 1.0},
-        {**CANDIDATE, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2,
-         "bgan.element_weight": 1.0, "bgan.point_weight": 3.0},
+        {**finalist(), "bgan.point_weight": 1.0},
+        {**finalist(), "bgan.mixes_per_step": 1, "bgan.point_weight": 1.0},
+        {**finalist(), "bgan.point_weight": 3.0},
     ]
 
 
 def finalists():
-    return [{**CANDIDATE, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2,
-             "bgan.element_weight": 1.0}]
+    return [finalist()]
 
 
 def sweep():

@@ -164,11 +164,11 @@ def build(config, info) -> Method:
         return apply_module(generator, params["generator"], collections["generator"], z,
                             train=train)
 
-    def judge(params, collections, x):
-        """(set scores, point scores or None, collections) of the discriminator in train mode."""
-        out, colls = apply_module(discriminator, params["discriminator"],
-                                  collections["discriminator"], x, train=True)
-        return (*out, colls) if point_weight else (out, None, colls)
+    def judge(params, d_colls, x):
+        """(set scores, point scores or None, D's collections) of D in train mode."""
+        out, d_colls = apply_module(discriminator, params["discriminator"], d_colls, x,
+                                    train=True)
+        return (*out, d_colls) if point_weight else (out, None, d_colls)
 
     def discriminator_loss(params, collections, batch, rng):
         fake_rng, mix_rng = jax.random.split(rng)
@@ -181,7 +181,7 @@ def build(config, info) -> Method:
             p_rng, mask_rng = jax.random.split(jax.random.fold_in(mix_rng, j))
             p = sample_ratio(p_rng, fixed_ratio)
             mixed, mask = mix_batches(mask_rng, real, fake, p)
-            s, q, d_colls = judge(params, {"discriminator": d_colls}, mixed)
+            s, q, d_colls = judge(params, d_colls, mixed)
             scores.append(s)
             point_scores.append(q)
             targets.append(jnp.mean(mask.astype(jnp.float32)) if realised else p)
@@ -191,7 +191,7 @@ def build(config, info) -> Method:
         loss = ratio_loss(scores, targets, variant)
         element = element_loss(scores, jnp.stack(masks))
         entropy = jnp.mean(binary_entropy(targets))
-        real_scores = judge(params, {"discriminator": d_colls}, real)[0]
+        real_scores = judge(params, d_colls, real)[0]
         pred = predicted_ratio(jax.lax.stop_gradient(scores), variant)
         metrics = {
             "bgan/element_bce": element,  # How well each score tells its own slot's kind.
@@ -216,7 +216,7 @@ def build(config, info) -> Method:
         z_rng = jax.random.split(rng)[0] if simultaneous else rng
         fake, g_colls = generate(params, collections, z_rng, n, train=True)
         # D runs in train mode but only its own step updates it (its collections are dropped).
-        scores, point_scores, _ = judge(params, collections, fake)
+        scores, point_scores, _ = judge(params, collections["discriminator"], fake)
         metrics = {"bgan/pred_fake": predicted_ratio(jax.lax.stop_gradient(scores), variant)}
         loss = g_loss(generator_logits(scores, variant))
         if point_weight:

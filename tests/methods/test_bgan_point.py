@@ -10,6 +10,7 @@ import pytest
 from genmodels import data, methods
 from genmodels.methods import bgan
 from genmodels.methods.adversarial import apply_module
+from genmodels.models import SetMLPDiscriminator
 from genmodels.train import loop
 from genmodels.workdir import read_metrics
 from tests.methods.test_bgan import initial_state, tiny_bgan
@@ -89,7 +90,7 @@ def test_point_weight_zero_keeps_the_set_discriminator_alone():
     """point_weight=0 builds the paper's discriminator, so existing runs keep their params."""
     config = _config(0.0)
     d = bgan.build_discriminator(config, data.get_info(config.data))
-    assert type(d).__name__ == "SetMLPDiscriminator"
+    assert isinstance(d, SetMLPDiscriminator)
 
 
 def test_a_negative_point_weight_names_the_field():
