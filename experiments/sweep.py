@@ -7,10 +7,11 @@
   python -m experiments.sweep --sweep=... --workdir=... --launcher=slurm \
       --slurm.partition=gpu --slurm.gpus_per_task=1 --slurm.time=240
 
-Runs go to ROOT/<sweep name>/<run id>/ with their output in log.txt; results.csv, results.md and
-plots/ to ROOT/<sweep name>/. --launcher=slurm submits the unfinished runs as one job array
-(submitit) and returns; run the same command with --aggregate_only when the jobs are done, or
-add --wait. See docs/sweeps.md.
+Runs go to ROOT/<sweep name>/<run id>/ with their output in log.txt; results.csv, evals.csv (every
+evaluation of each run), results.md and plots/ to ROOT/<sweep name>/. --previous_results (and
+--previous_evals) keep the rows of an earlier aggregation for runs whose workdirs are gone.
+--launcher=slurm submits the unfinished runs as one job array (submitit) and returns; run the
+same command with --aggregate_only when the jobs are done, or add --wait. See docs/sweeps.md.
 """
 
 import os
@@ -37,6 +38,12 @@ _ONLY = flags.DEFINE_multi_string("only", [], "Only the runs whose id contains t
                                   "(repeat for several).")
 _AGGREGATE_ONLY = flags.DEFINE_boolean("aggregate_only", False,
                                        "Write the results of the runs on disk; run nothing.")
+_PREVIOUS_RESULTS = flags.DEFINE_string(
+    "previous_results", None, "A results.csv an earlier aggregation of this sweep wrote (e.g. "
+    "benchmarks/results/NAME.csv): runs with no records on disk keep their row from it.")
+_PREVIOUS_EVALS = flags.DEFINE_string(
+    "previous_evals", None, "The evals.csv of the same aggregation (needs --previous_results): "
+    "those runs keep their evaluations in the new evals.csv.")
 _WAIT = flags.DEFINE_boolean("wait", None, "submitit launchers: wait for the jobs, then aggregate "
                              "(default: yes for submitit_local, no for slurm).")
 _SUBMITIT_DIR = flags.DEFINE_string("submitit_dir", None, "submitit's job files (a local or "
@@ -73,6 +80,22 @@ def _launch(sweep, runs) -> list:
     return skipped + sweeps.wait(submitted, log=_err)
 
 
+def _previous(sweep) -> dict | None:
+    """The rows of --previous_results / --previous_evals that are runs of this sweep."""
+    if _PREVIOUS_EVALS.value and not _PREVIOUS_RESULTS.value:
+        raise sweeps.SweepError("--previous_evals needs --previous_results (the results.csv of "
+                                "the same aggregation).")
+    if not _PREVIOUS_RESULTS.value:
+        return None
+    previous = sweeps.read_previous(_PREVIOUS_RESULTS.value, _PREVIOUS_EVALS.value)
+    ids = {run.id for run in sweep.runs}
+    foreign = sorted(previous.keys() - ids)
+    if foreign:
+        _err(f"{len(foreign)} row(s) of {_PREVIOUS_RESULTS.value} are not runs of this sweep, "
+             f"left out: {', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}")
+    return {k: v for k, v in previous.items() if k in ids}
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -89,7 +112,7 @@ def main(argv):
             outcomes = _launch(sweep, runs)
             if outcomes is None:
                 return
-        paths = sweeps.aggregate(sweep)
+        paths = sweeps.aggregate(sweep, _previous(sweep))
         _err(f"Results: {paths['md']}, {paths['csv']}" +
              (f", {len(paths['plots'])} plot(s) in {sweep.root}/plots" if paths["plots"] else ""))
     except sweeps.SweepError as e:

@@ -22,10 +22,15 @@ A search, seed 0 only: a row says which change is worth 3 seeds, not that it hol
   lacks;
 - a per-sample discriminator beside the set one (`bgan.point_weight=1`, on the finalist): the
   set layers' batch statistic spreads the mass over the modes, and a second D without set
-  layers gives the generator the GAN's per-point signal that sharpens each mode.
+  layers gives the generator the GAN's per-point signal that sharpens each mode; and the same
+  at 120k steps: where its share goes once the budget is not the limit.
 
-The finalist, 3 seeds: the per-slot term with 2 mixes at 60k steps, shipped as
-`configs/bgan.py:grid25` (tests/sweeps/test_shipped_sweeps.py checks they are the same runs).
+The finalists, 3 seeds each: the per-slot term with 2 mixes at 60k steps, shipped as
+`configs/bgan.py:grid25` (tests/sweeps/test_shipped_sweeps.py checks they are the same runs);
+the same plus the per-sample discriminator.
+
+Its results files: benchmarks/results/bgan_preset_search.csv and _evals.csv (every evaluation).
+Runs whose workdirs are gone keep their rows through --previous_results / --previous_evals.
 """
 
 from configs.sweeps import protocol_ablation, protocol_schedule
@@ -70,16 +75,18 @@ def arms():
         {**CANDIDATE, **budget(2 * NUM_STEPS), "bgan.mixes_per_step": 2},
         {**CANDIDATE, **budget(2 * NUM_STEPS), "model.d_set_layers": ()},
         {**CANDIDATE, **budget(NUM_STEPS), "bgan.element_weight": 1.0},
-        # The finalist plus a per-sample discriminator beside the set one; with one mix (a
-        # cheaper step); with the point losses 3 times heavier.
-        {**finalist(), "bgan.point_weight": 1.0},
+        # The point finalist with one mix (a cheaper step); with the point losses 3 times heavier.
         {**finalist(), "bgan.mixes_per_step": 1, "bgan.point_weight": 1.0},
         {**finalist(), "bgan.point_weight": 3.0},
+        # The point finalist at twice the steps (the decay over the second half): where its
+        # share goes once the budget is not the limit.
+        {**finalist(), **budget(4 * NUM_STEPS), "bgan.point_weight": 1.0},
     ]
 
 
 def finalists():
-    return [finalist()]
+    """The shipped preset and the same plus a per-sample discriminator beside the set one."""
+    return [finalist(), {**finalist(), "bgan.point_weight": 1.0}]
 
 
 def sweep():

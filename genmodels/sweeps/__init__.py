@@ -4,7 +4,8 @@ SLURM job array, and the results aggregated over seeds into tables and plots (do
   specification  the sweep-file DSL (product, zip_, chain, seeds), load_sweep, Run, Sweep
   overrides      parse_config, apply_overrides, the command-line round trip, run ids
   runner         the local scheduler (run_all), the submitit launcher (SLURM, local executor)
-  tables         results.csv / results.md / plots, mean ± std; shared with the report
+  tables         results.csv / evals.csv / results.md / plots, mean ± std, rows kept from an
+                 earlier aggregation; shared with the report
   report         the cross-run coverage-vs-quality report (experiments.evaluate --report)
 """
 
@@ -15,8 +16,9 @@ from genmodels.sweeps.runner import (Outcome, RunFailed, RunTask, available_core
                                      run_all, saved_config_drift, submit, thread_env, wait)
 from genmodels.sweeps.specification import (Run, Sweep, build_run, chain, check_builds,
                                             load_sweep, product, seeds, select, zip_)
-from genmodels.sweeps.tables import (Table, aggregate, collect, mean_std, numeric_metrics,
-                                     summary_cell, write_csv, write_markdown, write_plots)
+from genmodels.sweeps.tables import (KeptRun, Table, aggregate, collect, mean_std,
+                                     numeric_metrics, read_previous, summary_cell, write_csv,
+                                     write_evals_csv, write_markdown, write_plots)
 from genmodels.workdir import final_record, is_finished
 
 __all__ = [
@@ -26,7 +28,7 @@ __all__ = [
     "saved_config_drift", "submit", "thread_env", "wait",
     "Run", "Sweep", "build_run", "chain", "check_builds", "load_sweep", "product", "seeds",
     "select", "zip_",
-    "Table", "aggregate", "collect", "mean_std", "numeric_metrics", "summary_cell", "write_csv",
-    "write_markdown", "write_plots",
+    "KeptRun", "Table", "aggregate", "collect", "mean_std", "numeric_metrics", "read_previous",
+    "summary_cell", "write_csv", "write_evals_csv", "write_markdown", "write_plots",
     "final_record", "is_finished",
 ]

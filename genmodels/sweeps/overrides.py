@@ -142,9 +142,9 @@ def check_round_trip(run_id: str, base_spec: str, config: config_dict.ConfigDict
                          "override values.") from e
     bad = config_differences(config.to_dict(), rebuilt.to_dict())
     if bad:
+        was, became = (flatten(c.to_dict()).get(bad[0]) for c in (config, rebuilt))
         raise SweepError(f"Run {run_id}: the command line does not reproduce config field(s) "
-                         f"{', '.join(bad)} (e.g. {bad[0]}={flatten(config.to_dict()).get(bad[0])!r} "
-                         f"became {flatten(rebuilt.to_dict()).get(bad[0])!r}); give those "
+                         f"{', '.join(bad)} (e.g. {bad[0]}={was!r} became {became!r}); give those "
                          "overrides values of the field's type.")
 
 

@@ -171,8 +171,8 @@ def load_sweep(path: str, root: str) -> Sweep:
         if both:
             raise SweepError(f"Run {i} of {path} sweeps {both}, which fixed() also sets; set each "
                              "field in one place.")
-    bases = {spec: load_base(spec)
-             for spec in dict.fromkeys([base_spec] + [d.get(BASE_KEY, base_spec) for d in overrides])}
+    specs = [base_spec] + [d.get(BASE_KEY, base_spec) for d in overrides]
+    bases = {spec: load_base(spec) for spec in dict.fromkeys(specs)}
     out = sweep_root(root, name)
     runs = []
     for d, run_id in zip(overrides, run_ids(overrides)):

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 from etils import epath
 from matplotlib.figure import Figure
 
-from genmodels.sweeps.overrides import SEED, canonical_value, format_value, slug
+from genmodels.sweeps.overrides import SEED, SweepError, canonical_value, format_value, slug
 from genmodels.sweeps.specification import Run, Sweep
 from genmodels.workdir import has_final_record, last_record, read_metrics, train_seconds
 
@@ -132,6 +132,15 @@ class Table:
     rows: list  # One per run: (Run, record or None).
     groups: list  # One per setting: (setting tuple, [records]) in first-seen order.
     in_progress: dict = dataclasses.field(default_factory=dict)  # Run id -> its latest step.
+    evals: dict = dataclasses.field(default_factory=dict)  # Run id -> its eval records.
+    kept: list = dataclasses.field(default_factory=list)  # Ids whose rows came from `previous`.
+
+
+@dataclasses.dataclass
+class KeptRun:
+    """A run's rows in results files an earlier aggregation wrote (`read_previous`)."""
+    record: dict  # Its results.csv row: step and metrics.
+    evals: list  # Its evals.csv rows, one per evaluation (empty without an evals file).
 
 
 def last_evals_names(metric: str, k: int) -> tuple[str, str]:
@@ -166,19 +175,28 @@ def run_record(records: Sequence[dict], metrics: Sequence[str] = (),
 
 
 def collect(runs: Sequence[Run], metrics: Sequence[str] | None = None,
-            last_evals: int = 0) -> Table:
-    """Each finished run's `run_record`, grouped by its overrides other than the seed. A run is
-    finished when its records reach its train.num_steps (`workdir.has_final_record`: with an
-    eval record if the run has eval.metrics). Any other run (still training, or stopped before
-    its final evaluation) has no record here, so a table never mixes an early evaluation with
-    finished runs' final ones; its latest step goes to Table.in_progress."""
-    rows, in_progress = [], {}
+            last_evals: int = 0, previous: dict | None = None) -> Table:
+    """Each finished run's `run_record` and eval records, grouped by its overrides other than
+    the seed. A run is finished when its records reach its train.num_steps
+    (`workdir.has_final_record`: with an eval record if the run has eval.metrics). Any other run
+    (still training, or stopped before its final evaluation) has no record here, so a table
+    never mixes an early evaluation with finished runs' final ones; its latest step goes to
+    Table.in_progress. A run with no records on disk takes its rows from `previous` (run id ->
+    KeptRun, `read_previous`) when they are there, and is listed in Table.kept."""
+    rows, in_progress, evals, kept = [], {}, {}, []
     for run in runs:
         records = read_metrics(run.workdir)
+        if not records and run.id in (previous or {}):
+            rows.append((run, previous[run.id].record))
+            evals[run.id] = previous[run.id].evals
+            kept.append(run.id)
+            continue
         record = run_record(records, metrics or (), last_evals)
         if record is not None and not has_final_record(
                 records, run.config.train.num_steps, bool(run.config.eval.metrics)):
             in_progress[run.id], record = record["step"], None
+        if record is not None:
+            evals[run.id] = [r for r in records if r.get("split") == "eval"]
         rows.append((run, record))
     fields = list(dict.fromkeys(k for run in runs for k in run.overrides if k != SEED))
     found = [rec for _, rec in rows if rec]
@@ -191,7 +209,7 @@ def collect(runs: Sequence[Run], metrics: Sequence[str] | None = None,
         setting = tuple(run.overrides.get(f) for f in fields)  # None: not set by this run.
         groups.setdefault(tuple(map(canonical_value, setting)), (setting, []))[1].append(rec)
     return Table(fields, metrics, rows, [(s, [r for r in recs if r]) for s, recs in
-                                         groups.values()], in_progress)
+                                         groups.values()], in_progress, evals, kept)
 
 
 def write_csv(table: Table, path) -> str:
@@ -208,6 +226,54 @@ def write_csv(table: Table, path) -> str:
     return write_text(path, out.getvalue())
 
 
+def write_evals_csv(table: Table, path) -> str:
+    """One row per evaluation of each finished run (id, step, metrics): the trajectory behind
+    results.csv's final and last-K values."""
+    metrics = [m for m in table.metrics if any(m in r for rs in table.evals.values() for r in rs)]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "step", *metrics])
+    for run, _ in table.rows:
+        for rec in table.evals.get(run.id, []):
+            writer.writerow([run.id, rec["step"], *(repr(as_float(rec[m])) if m in rec else ""
+                                                    for m in metrics)])
+    return write_text(path, out.getvalue())
+
+
+def _read_rows(path) -> list[dict]:
+    """Rows of a results.csv or evals.csv: {"id", "step" (int), metric: float} for the columns
+    after "step" (the swept fields before it are left out), empty cells left out."""
+    path = epath.Path(path)
+    if not path.exists():
+        raise SweepError(f"Results file {path} does not exist.")
+    reader = csv.reader(io.StringIO(path.read_text()))
+    header = next(reader, [])
+    if header[:1] != ["id"] or "step" not in header:
+        raise SweepError(f"{path} is not a sweep's results.csv or evals.csv: its header must "
+                         "start with 'id' and hold 'step'.")
+    first = header.index("step")
+    rows = []
+    for cells in reader:
+        if len(cells) > first and cells[first]:
+            row = {"id": cells[0], "step": int(cells[first])}
+            row.update((m, float(v)) for m, v in zip(header[first + 1:], cells[first + 1:]) if v)
+            rows.append(row)
+    return rows
+
+
+def read_previous(results_csv, evals_csv=None) -> dict:
+    """Run id -> KeptRun from the results.csv (and evals.csv) of an earlier aggregation, for the
+    runs with results there (`collect`'s `previous`): a sweep's rows outlive its workdirs."""
+    evals: dict = {}
+    for row in _read_rows(evals_csv) if evals_csv else []:
+        evals.setdefault(row.pop("id"), []).append({"split": "eval", **row})
+    kept = {}
+    for row in _read_rows(results_csv):
+        run_id = row.pop("id")
+        kept[run_id] = KeptRun(row, evals.get(run_id, []))
+    return kept
+
+
 def write_markdown(table: Table, path, title: str) -> str:
     """One row per setting: its swept values, n seeds, mean ± std (ddof=1) of each metric."""
     missing = [run.id + (f" (at step {table.in_progress[run.id]})"
@@ -220,6 +286,9 @@ def write_markdown(table: Table, path, title: str) -> str:
     if missing:
         shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
         lines += [f"No results yet: {shown}.", ""]
+    if table.kept:
+        lines += [f"{len(table.kept)} of them kept from an earlier aggregation's results file "
+                  "(their workdirs are not on disk).", ""]
     rows = []
     for setting, records in table.groups:
         if not records:
@@ -315,11 +384,13 @@ def write_plots(table: Table, directory) -> list[str]:
     return paths
 
 
-def aggregate(sweep: Sweep) -> dict:
-    """Writes ROOT/<sweep>/results.csv, results.md and plots/*.png; returns their paths."""
-    table = collect(sweep.runs, sweep.metrics, sweep.last_evals)
+def aggregate(sweep: Sweep, previous: dict | None = None) -> dict:
+    """Writes ROOT/<sweep>/results.csv, evals.csv, results.md and plots/*.png; returns their
+    paths. previous: rows of an earlier aggregation (`read_previous`) for runs not on disk."""
+    table = collect(sweep.runs, sweep.metrics, sweep.last_evals, previous)
     root = epath.Path(sweep.root)
     return {"csv": write_csv(table, root / "results.csv"),
+            "evals": write_evals_csv(table, root / "evals.csv"),
             "md": write_markdown(table, root / "results.md",
                                  f"Sweep {sweep.name} (base {sweep.base})" + (
                                      f"; M_last{sweep.last_evals}: the mean of M over each "

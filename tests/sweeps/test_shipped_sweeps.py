@@ -124,12 +124,14 @@ def test_bgan_preset_search_changes_one_thing_per_arm(tmp_path):
                               str(tmp_path))
     schedule = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/protocol_schedule.py"),
                                  str(tmp_path)).runs[0].config  # M-BGAN x4 + EMA + decay, seed 0
-    assert len(sweep.runs) == 15
-    assert [r.config.seed for r in sweep.runs] == [0] * 13 + [1, 2]
+    assert len(sweep.runs) == 18
+    assert [r.config.seed for r in sweep.runs] == [0] * 12 + [0, 1, 2] * 2
+    arms, finalists = sweep.runs[:12], (sweep.runs[12:15], sweep.runs[15:])
     changed = [set(config_lib.config_differences(schedule.to_dict(), r.config.to_dict()))
-               for r in sweep.runs[:13]]
+               for r in arms + [f[0] for f in finalists]]
     decay = {f"optim.{p}.{f}" for p in ("generator", "discriminator")
              for f in ("decay_begin", "decay_steps")}
+    point = changed[0] | {"bgan.mixes_per_step", "bgan.element_weight", "bgan.point_weight"}
     assert changed == [
         {"train.num_steps", "train.checkpoint_every", "train.sample_every"} | decay,
         {"model.ema_decay"},
@@ -137,11 +139,15 @@ def test_bgan_preset_search_changes_one_thing_per_arm(tmp_path):
         {"bgan.mixes_per_step"}, {"model.d_set_layers"}, {"model.d_set_layers"},
         changed[0] | {"bgan.mixes_per_step"}, changed[0] | {"model.d_set_layers"},
         {"bgan.element_weight"},
-        *[changed[0] | {"bgan.mixes_per_step", "bgan.element_weight", "bgan.point_weight"}] * 3,
-        changed[0] | {"bgan.mixes_per_step", "bgan.element_weight"}]  # the finalist, 3 seeds
-    for run in sweep.runs[13:]:
-        assert set(config_lib.config_differences(sweep.runs[12].config.to_dict(),
-                                                 run.config.to_dict())) == {"seed"}
+        point, point, point,  # 1 mix, weight 3, 120k steps
+        changed[0] | {"bgan.mixes_per_step", "bgan.element_weight"},  # the finalist, 3 seeds
+        point]  # the point finalist, 3 seeds
+    assert [r.config.bgan.point_weight for r in arms[9:]] == [1.0, 3.0, 1.0]
+    assert [r.config.train.num_steps for r in arms[9:]] == [60_000, 60_000, 120_000]
+    for runs in finalists:
+        for run in runs[1:]:
+            assert set(config_lib.config_differences(runs[0].config.to_dict(),
+                                                     run.config.to_dict())) == {"seed"}
     for c in (r.config for r in sweep.runs):
         for player in ("generator", "discriminator"):
             optim = c.optim[player]
@@ -157,8 +163,9 @@ def test_shipped_bgan_grid25_preset_is_the_search_finalist(tmp_path):
     sweep = sweeps.load_sweep(os.path.join(REPO, "configs/sweeps/bgan_preset_search.py"),
                               str(tmp_path))
     shipped = importlib.import_module("configs.bgan").get_config("grid25")
-    finalist = sweep.runs[-3:]
+    finalist = sweep.runs[12:15]
     assert [r.config.seed for r in finalist] == [0, 1, 2]
+    assert {r.config.bgan.point_weight for r in finalist} == {0.0}
     cadence = {"train.log_every", "train.checkpoint_every", "train.sample_every"}
     for run in finalist:
         changed = set(config_lib.config_differences(shipped.to_dict(), run.config.to_dict()))
