@@ -287,8 +287,8 @@ def write_markdown(table: Table, path, title: str) -> str:
         shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
         lines += [f"No results yet: {shown}.", ""]
     if table.kept:
-        lines += [f"{len(table.kept)} of them kept from an earlier aggregation's results file "
-                  "(their workdirs are not on disk).", ""]
+        lines += [f"{len(table.kept)} of the runs with results are kept from an earlier "
+                  "aggregation (their workdirs are not on disk).", ""]
     rows = []
     for setting, records in table.groups:
         if not records:

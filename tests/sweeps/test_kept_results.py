@@ -67,7 +67,7 @@ def test_rows_of_runs_not_on_disk_are_kept_from_an_earlier_aggregation(tmp_path)
     again = sweeps.aggregate(sweep, previous)
     assert {k: open(again[k]).read() for k in ("csv", "evals")} == before
     md = open(again["md"]).read()
-    assert "1 of them kept from an earlier aggregation" in md
+    assert "1 of the runs with results are kept from an earlier aggregation" in md
     table_lines = [line for line in md.splitlines() if line.startswith("|")]
     assert table_lines == [line for line in md_before.splitlines() if line.startswith("|")]
 
