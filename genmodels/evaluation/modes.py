@@ -37,11 +37,10 @@ class Modes(Family):
         return mode_coverage(samples, self.info.modes, self.info.mode_std)
 
 
-def points_coverage(path: str, dataset: str) -> dict:
-    """mode_coverage of the points in .npz file `path` (array x [N, 2] in data space, as
-    `experiments.main --mode=sample` writes to W/samples/samples.npz) on mixture `dataset`. The
-    same metric as the trainer's evaluation, on a file's points, so a run's written samples can
-    be checked. ValueError names a bad dataset, file or array."""
+def load_points(path: str, dataset: str) -> np.ndarray:
+    """The points [N, 2] of .npz file `path` (array x in data space, as `experiments.main
+    --mode=sample` writes to W/samples/samples.npz), to be scored on mixture `dataset`.
+    ValueError names a bad dataset, file or array."""
     if dataset not in embedded.POINT_DATASETS:
         raise ValueError(f"Mode coverage is defined on the 2-D mixtures "
                          f"{', '.join(embedded.POINT_DATASETS)}; got {dataset!r}.")
@@ -56,5 +55,13 @@ def points_coverage(path: str, dataset: str) -> dict:
     if x.ndim != 2 or x.shape[1] != 2 or len(x) == 0 or not finite:
         raise ValueError(f"x in {path} must be finite 2-D points [N, 2] with N > 0; got shape "
                          f"{x.shape}{'' if finite else ' with non-finite values'}.")
+    return x
+
+
+def points_coverage(path: str, dataset: str) -> dict:
+    """mode_coverage of the points in .npz file `path` (`load_points`) on mixture `dataset`. The
+    same metric as the trainer's evaluation, on a file's points, so a run's written samples can
+    be checked. ValueError names a bad dataset, file or array."""
+    x = load_points(path, dataset)
     info = embedded.points_info(dataset)
     return mode_coverage(x, info.modes, info.mode_std)

@@ -3,7 +3,8 @@
 A sample is high quality if it lies within `threshold` standard deviations of its nearest mode;
 a mode is covered if it is the nearest mode of at least one high-quality sample. reverse_kl is
 KL(q || uniform) where q is the histogram of the nearest modes of the high-quality samples
-(0 ln 0 = 0; infinite if no sample is high quality) — the PacGAN protocol.
+(0 ln 0 = 0; infinite if no sample is high quality) — the PacGAN protocol. `distance_profile`
+says where the other samples lie.
 """
 
 import numpy as np
@@ -24,3 +25,22 @@ def mode_coverage(samples: np.ndarray, modes: np.ndarray, std: float,
         reverse_kl = float(np.sum(q * np.log(q * len(modes))))
     return {"modes": int(np.count_nonzero(counts)), "hq_fraction": float(high_quality.mean()),
             "reverse_kl": reverse_kl, "modes_num_samples": int(len(samples))}
+
+
+def distance_profile(samples: np.ndarray, modes: np.ndarray, std: float,
+                     threshold: float = 3.0, near: float = 6.0) -> dict:
+    """Where samples [N, 2] lie against the modes, distances d to the nearest mode in units of
+    std: hq_fraction (d <= threshold, as `mode_coverage`), near_fraction (threshold < d <= near:
+    a mode drawn too wide) and between_fraction (d > near: mass between the modes), and
+    hq_spread, the per-axis RMS offset of the high-quality samples from their modes over std,
+    sqrt(E[|x - m|^2 | d <= threshold] / 2) / std: for the data's own N(m, std^2 I) points
+    sqrt(1 - t^2 e^{-t^2/2} / (2 (1 - e^{-t^2/2}))) = 0.974 at t = 3; NaN without such samples."""
+    samples, modes = np.asarray(samples, np.float64), np.asarray(modes, np.float64)
+    offsets = samples[:, None, :] - modes[None, :, :]
+    squared = np.einsum("nkd,nkd->nk", offsets, offsets)
+    d2 = squared.min(axis=1) / std**2
+    high_quality = d2 <= threshold**2
+    spread = float(np.sqrt(d2[high_quality].mean() / 2)) if high_quality.any() else float("nan")
+    return {"hq_fraction": float(high_quality.mean()),
+            "near_fraction": float(((d2 > threshold**2) & (d2 <= near**2)).mean()),
+            "between_fraction": float((d2 > near**2).mean()), "hq_spread": spread}
