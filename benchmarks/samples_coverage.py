@@ -10,7 +10,9 @@ hq_fraction / reverse_kl (genmodels.metrics.mode_coverage) and the distance prof
 (genmodels.metrics.modes.distance_profile): the share within 3 sigma of a mode (high quality),
 between 3 and 6 sigma (a mode drawn too wide), beyond 6 sigma (between the modes), and the
 spread of the high-quality samples around their modes over the data's sigma (0.974 for the
-data's own points). The data's own points are scored too, as the reference row ("data").
+data's own points), beside the run's last evaluation during training (`final_eval`: its step,
+modes, hq_fraction and reverse_kl from W/metrics.jsonl, on other samples of the same generator).
+The data's own points are scored too, as the reference row ("data").
 """
 
 import argparse
@@ -20,6 +22,9 @@ from benchmarks.common import RESULTS_DIR, write_results
 from genmodels.data import embedded
 from genmodels.evaluation.modes import load_points
 from genmodels.metrics.modes import distance_profile, mode_coverage
+from genmodels.workdir import read_metrics
+
+FINAL_EVAL_KEYS = ("step", "modes", "hq_fraction", "reverse_kl")
 
 SAMPLES = os.path.join("samples", "samples.npz")
 
@@ -45,10 +50,12 @@ def main(argv=None) -> dict:
             parser.error(f"{path} does not exist: write it with the run's own command plus "
                          "--mode=sample --num_samples=2500.")
         try:
-            runs[os.path.basename(os.path.normpath(workdir))] = score(
-                load_points(path, args.dataset), args.dataset)
+            row = score(load_points(path, args.dataset), args.dataset)
         except ValueError as e:
             parser.error(str(e))
+        evals = read_metrics(workdir, "eval")
+        row["final_eval"] = {k: evals[-1][k] for k in FINAL_EVAL_KEYS} if evals else None
+        runs[os.path.basename(os.path.normpath(workdir))] = row
     reference = embedded.points_source(args.dataset, "test").arrays["x"]
     results = {"dataset": args.dataset, "data": score(reference, args.dataset), "runs": runs}
     print(write_results(args.name, results, args.results_dir))

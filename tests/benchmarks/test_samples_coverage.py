@@ -49,11 +49,17 @@ def test_script_scores_each_runs_samples_and_names_missing_ones(tmp_path):
     (run / "samples").mkdir(parents=True)
     x = np.repeat(info.modes[:2], 50, axis=0) + [0.0, 4 * info.mode_std]  # 4 std off 2 modes
     np.savez(run / "samples" / "samples.npz", x=x.astype(np.float32))
+    evals = [{"step": s, "split": "eval", "modes": m, "hq_fraction": 0.5, "reverse_kl": 0.1,
+              "modes_num_samples": 2500} for s, m in ((10, 3), (20, 7))]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evals))
     results = samples_coverage.main([str(run), "--dataset=ring8", "--name=sc",
                                      f"--results_dir={tmp_path}"])
     with open(tmp_path / "sc.json") as f:
         written = json.load(f)["runs"]["run_a"]
     row = results["runs"]["run_a"]
+    # Beside the samples' numbers, the run's last evaluation during training.
+    assert row.pop("final_eval") == written.pop("final_eval") == {
+        "step": 20, "modes": 7, "hq_fraction": 0.5, "reverse_kl": 0.1}
     assert written == pytest.approx(row, nan_ok=True)
     assert row["modes"] == 0 and row["near_fraction"] == pytest.approx(1.0)
     assert results["data"]["modes"] == 8 and results["data"]["hq_fraction"] > 0.97
