@@ -106,13 +106,14 @@ def main(argv):
             for run in runs:
                 print(run.command())
             return
+        previous = _previous(sweep)  # Read first: a bad file fails before any run starts.
         outcomes = []
         if not _AGGREGATE_ONLY.value:
             sweeps.check_builds(runs)
             outcomes = _launch(sweep, runs)
             if outcomes is None:
                 return
-        paths = sweeps.aggregate(sweep, _previous(sweep))
+        paths = sweeps.aggregate(sweep, previous)
         _err(f"Results: {paths['md']}, {paths['csv']}" +
              (f", {len(paths['plots'])} plot(s) in {sweep.root}/plots" if paths["plots"] else ""))
     except sweeps.SweepError as e:

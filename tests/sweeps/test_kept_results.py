@@ -98,9 +98,11 @@ def test_previous_results_from_the_command_line(tmp_path):
     result = _cli(f"--sweep={path}", f"--workdir={tmp_path / 'root'}", "--aggregate_only",
                   f"--previous_evals={first['evals']}")
     assert result.returncode == 1 and "--previous_evals needs --previous_results" in result.stderr
-    result = _cli(f"--sweep={path}", f"--workdir={tmp_path / 'root'}", "--aggregate_only",
+    # A bad file fails before any run starts (no --aggregate_only: the sweep would train).
+    result = _cli(f"--sweep={path}", f"--workdir={tmp_path / 'fresh'}",
                   f"--previous_results={tmp_path / 'missing.csv'}")
     assert result.returncode == 1 and "missing.csv does not exist" in result.stderr
+    assert not (tmp_path / "fresh").exists()
     result = _cli(f"--sweep={path}", f"--workdir={tmp_path / 'root'}", "--aggregate_only",
                   f"--previous_results={tmp_path / 'root' / 'kept' / 'results.md'}")
     assert result.returncode == 1 and "header must start with 'id'" in result.stderr
