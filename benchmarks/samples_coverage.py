@@ -22,11 +22,9 @@ from benchmarks.common import RESULTS_DIR, write_results
 from genmodels.data import embedded
 from genmodels.evaluation.modes import load_points
 from genmodels.metrics.modes import distance_profile, mode_coverage
-from genmodels.workdir import read_metrics
+from genmodels.workdir import read_metrics, samples_file
 
 FINAL_EVAL_KEYS = ("step", "modes", "hq_fraction", "reverse_kl")
-
-SAMPLES = os.path.join("samples", "samples.npz")
 
 
 def score(points, dataset: str) -> dict:
@@ -45,8 +43,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     runs = {}
     for workdir in args.workdirs:
-        path = os.path.join(workdir, SAMPLES)
-        if not os.path.isfile(path):
+        path = samples_file(workdir)
+        if not path.exists():
             parser.error(f"{path} does not exist: write it with the run's own command plus "
                          "--mode=sample --num_samples=2500.")
         try:

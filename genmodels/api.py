@@ -143,7 +143,7 @@ def write_samples(workdir: str, num_samples: int, seed: int = 0, config=None) ->
 
     x = np.concatenate([model.sample(min(256, num_samples - i), seed + i)
                         for i in range(0, num_samples, 256)])
-    path = out_dir / "samples.npz"
+    path = workdir_lib.samples_file(workdir)
     if primary:
         out_dir.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()

@@ -10,13 +10,19 @@ says where the other samples lie.
 import numpy as np
 
 
-def mode_coverage(samples: np.ndarray, modes: np.ndarray, std: float,
-                  threshold: float = 3.0) -> dict:
-    """{'modes', 'hq_fraction', 'reverse_kl', 'modes_num_samples'} of samples [N, 2]."""
+def nearest_modes(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the nearest mode, Euclidean distance to it) of each of samples [N, 2]."""
     samples, modes = np.asarray(samples, np.float64), np.asarray(modes, np.float64)
     distances = np.linalg.norm(samples[:, None, :] - modes[None, :, :], axis=-1)
     nearest = np.argmin(distances, axis=1)
-    high_quality = distances[np.arange(len(samples)), nearest] <= threshold * std
+    return nearest, distances[np.arange(len(samples)), nearest]
+
+
+def mode_coverage(samples: np.ndarray, modes: np.ndarray, std: float,
+                  threshold: float = 3.0) -> dict:
+    """{'modes', 'hq_fraction', 'reverse_kl', 'modes_num_samples'} of samples [N, 2]."""
+    nearest, distance = nearest_modes(samples, modes)
+    high_quality = distance <= threshold * std
     counts = np.bincount(nearest[high_quality], minlength=len(modes))
     if counts.sum() == 0:
         reverse_kl = float("inf")
@@ -35,12 +41,11 @@ def distance_profile(samples: np.ndarray, modes: np.ndarray, std: float,
     hq_spread, the per-axis RMS offset of the high-quality samples from their modes over std,
     sqrt(E[|x - m|^2 | d <= threshold] / 2) / std: for the data's own N(m, std^2 I) points
     sqrt(1 - t^2 e^{-t^2/2} / (2 (1 - e^{-t^2/2}))) = 0.974 at t = 3; NaN without such samples."""
-    samples, modes = np.asarray(samples, np.float64), np.asarray(modes, np.float64)
-    offsets = samples[:, None, :] - modes[None, :, :]
-    squared = np.einsum("nkd,nkd->nk", offsets, offsets)
-    d2 = squared.min(axis=1) / std**2
-    high_quality = d2 <= threshold**2
-    spread = float(np.sqrt(d2[high_quality].mean() / 2)) if high_quality.any() else float("nan")
+    _, distance = nearest_modes(samples, modes)
+    high_quality = distance <= threshold * std  # The same test as mode_coverage's.
+    far = distance > near * std
+    spread = (float(np.sqrt(np.mean((distance[high_quality] / std) ** 2) / 2))
+              if high_quality.any() else float("nan"))
     return {"hq_fraction": float(high_quality.mean()),
-            "near_fraction": float(((d2 > threshold**2) & (d2 <= near**2)).mean()),
-            "between_fraction": float((d2 > near**2).mean()), "hq_spread": spread}
+            "near_fraction": float((~high_quality & ~far).mean()),
+            "between_fraction": float(far.mean()), "hq_spread": spread}

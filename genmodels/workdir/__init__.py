@@ -3,7 +3,8 @@
 
 from genmodels.workdir.layout import (CONFIG, METRICS, EVAL_DIR, SAMPLES_DIR, CHECKPOINTS_DIR,
     HISTORY, LEASE, SAMPLE_KEY, EVAL_KEY, WorkdirError, path, config_path, metrics_path,
-    samples_dir, absolute, checkpoint_dir, is_remote, write_text_atomic, append_line, save_config,
+    samples_dir, samples_file, absolute, checkpoint_dir, is_remote, write_text_atomic,
+    append_line, save_config,
     has_config, read_config_dict, load_config, parse_metrics, read_metrics, last_record,
     final_record, train_seconds, eval_path, eval_files, latest_eval, write_eval,
     checkpoint_steps, latest_step, is_finished, has_final_record)

@@ -61,6 +61,11 @@ def samples_dir(workdir) -> epath.Path:
     return path(workdir) / SAMPLES_DIR
 
 
+def samples_file(workdir) -> epath.Path:
+    """W/samples/samples.npz, the points `experiments.main --mode=sample` writes (array x)."""
+    return samples_dir(workdir) / "samples.npz"
+
+
 def absolute(workdir) -> str:
     """`workdir` as an absolute local path, or unchanged if remote (gs://...)."""
     w = os.fspath(workdir)
